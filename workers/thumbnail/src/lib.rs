@@ -1,0 +1,4 @@
+//! Thumbnail worker (placeholder while the foundation is laid).
+
+#[cfg(target_arch = "wasm32")]
+mod component;
