@@ -25,3 +25,15 @@ build_workers() {
     for w in "${WORKERS[@]}"; do args+=(-p "$w"); done
     cargo build --release --target wasm32-wasip2 "${args[@]}"
 }
+
+# PostgreSQL backs the orders tests; the machine starts it, but start it if it
+# stopped. Tests fail (never skip) when it cannot be reached.
+ensure_postgres() {
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        local version
+        version=$(ls /etc/postgresql 2>/dev/null | head -n 1)
+        if [ -n "$version" ]; then
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        fi
+    fi
+}
