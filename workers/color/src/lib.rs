@@ -1,1 +1,5 @@
-//! Placeholder: being written.
+//! Colour-correction worker.
+
+pub mod lab;
+pub mod lut;
+pub mod transfer;
