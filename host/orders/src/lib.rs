@@ -1,7 +1,52 @@
-//! Orders service (placeholder: being written). The API shape below is the
-//! contract the host mounts; the orders helper fills it in.
+//! The orders service: limited drops sold reserve-first, with idempotent
+//! state changes and a stock invariant the database enforces.
+//!
+//! `studio-edge up` mounts [`Orders::router`] under `/orders/v1`;
+//! `studio-edge orders` runs it alone. The edge cart worker
+//! (`workers/cart`) fronts it.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use studio_edge_orders::{Orders, OrdersConfig};
+//!
+//! let orders = Orders::open(OrdersConfig::sqlite_in("data".as_ref())).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, orders.router()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes (every state-changing one needs an `Idempotency-Key` header):
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /orders/v1/drops` | creates a drop (201) |
+//! | `GET /orders/v1/drops/{id}` | available, reserved, sold, status, server time |
+//! | `POST /orders/v1/reservations` | holds units for the TTL (201 with price breakdown) |
+//! | `GET /orders/v1/reservations/{id}` | a reservation and its state |
+//! | `POST /orders/v1/reservations/{id}/confirm` | turns a hold into an order (201) |
+//! | `DELETE /orders/v1/reservations/{id}` | releases a hold (200) |
+//! | `GET /orders/v1/orders/{id}` | a confirmed order |
+//!
+//! Storage is SQLite (`sqlite:<path>`, WAL, `synchronous=FULL`, one process
+//! per file) or PostgreSQL (`postgres://...`, any number of processes);
+//! see [`store`] for how the invariant `sold + reserved <= units` is kept.
 
+mod http;
+pub mod idempotency;
+pub mod model;
+pub mod problem;
+pub mod service;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use service::Service;
+pub use store::StockAudit;
 
 /// Where and how the orders service stores its state.
 #[derive(Debug, Clone)]
@@ -12,8 +57,29 @@ pub struct OrdersConfig {
     pub reservation_ttl: Duration,
 }
 
+impl OrdersConfig {
+    /// How long a hold lasts unless configured otherwise.
+    pub const DEFAULT_RESERVATION_TTL: Duration = Duration::from_secs(5 * 60);
+    /// The SQLite file name inside a data directory.
+    pub const SQLITE_FILE: &str = "orders.sqlite";
+
+    /// `database` with the default TTL.
+    pub fn new(database: impl Into<String>) -> Self {
+        Self {
+            database: database.into(),
+            reservation_ttl: Self::DEFAULT_RESERVATION_TTL,
+        }
+    }
+
+    /// The default store: `<data_dir>/orders.sqlite`.
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        let path: PathBuf = data_dir.join(Self::SQLITE_FILE);
+        Self::new(format!("sqlite:{}", path.display()))
+    }
+}
+
 /// A change of a drop's remaining units, for viewers' event streams.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DropEvent {
     pub drop_id: String,
     pub available: i64,
@@ -24,27 +90,86 @@ pub struct DropEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[from] sqlx::Error),
+    #[error("migrating the orders schema: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("orders configuration: {0}")]
+    Config(String),
+    #[error(
+        "{0} is in use by another process (SQLite stores belong to one process; use PostgreSQL to share)"
+    )]
+    InUse(PathBuf),
 }
 
-/// The running orders service.
+/// How often expired holds are swept: often enough that units come back
+/// within a second of expiry, and more often for very short TTLs.
+fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// Stored idempotent replies are pruned this often.
+const KEY_PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// The running orders service. The expiry sweeper runs while this or any
+/// router made from it is alive.
 pub struct Orders {
-    events: tokio::sync::broadcast::Sender<DropEvent>,
+    service: Arc<Service>,
+    events: broadcast::Sender<DropEvent>,
 }
 
 impl Orders {
-    pub async fn open(_config: OrdersConfig) -> Result<Self, OrdersError> {
-        let (events, _) = tokio::sync::broadcast::channel(1024);
-        Ok(Self { events })
+    /// Opens (and migrates) the store and starts the expiry sweeper. Must be
+    /// called inside a Tokio runtime.
+    pub async fn open(config: OrdersConfig) -> Result<Self, OrdersError> {
+        if config.reservation_ttl.is_zero() {
+            return Err(OrdersError::Config(
+                "reservation TTL must be positive".to_owned(),
+            ));
+        }
+        let store = store::Store::open(&config.database).await?;
+        let (events, _) = broadcast::channel(1024);
+        let service = Arc::new(Service::new(store, config.reservation_ttl, events.clone()));
+        tokio::spawn(sweep_while_alive(
+            Arc::downgrade(&service),
+            sweep_interval(config.reservation_ttl),
+        ));
+        Ok(Self { service, events })
     }
 
     /// Routes under `/orders/v1`, ready to merge into the host's router.
     pub fn router(&self) -> axum::Router {
-        axum::Router::new()
+        http::router(Arc::clone(&self.service))
     }
 
-    /// Drop-state changes as they happen.
-    pub fn drop_events(&self) -> tokio::sync::broadcast::Receiver<DropEvent> {
+    /// Drop-state changes as they happen (in this process).
+    pub fn drop_events(&self) -> broadcast::Receiver<DropEvent> {
         self.events.subscribe()
+    }
+
+    /// The service itself, for callers that skip HTTP (benchmarks, tests).
+    pub fn service(&self) -> Arc<Service> {
+        Arc::clone(&self.service)
+    }
+}
+
+async fn sweep_while_alive(service: Weak<Service>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prune_every = (KEY_PRUNE_INTERVAL.as_millis() / interval.as_millis().max(1)).max(1);
+    let mut tick: u128 = 0;
+    loop {
+        ticks.tick().await;
+        let Some(service) = service.upgrade() else {
+            return;
+        };
+        if let Err(e) = service.sweep().await {
+            tracing::warn!(error = %e, "sweeping expired reservations failed; will retry");
+        }
+        tick += 1;
+        if tick % prune_every == 0
+            && let Err(e) = service.forget_old_keys().await
+        {
+            tracing::warn!(error = %e, "pruning old idempotency keys failed; will retry");
+        }
     }
 }

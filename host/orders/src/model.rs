@@ -1,0 +1,362 @@
+//! The API's request bodies, validated once into typed commands, and the
+//! JSON views it answers with.
+
+use serde::{Deserialize, Serialize};
+use studio_edge_cart::pricing::{Bundle, Discount, MAX_QUANTITY, PriceBreakdown, PriceList};
+use studio_edge_cart::timestamp::Timestamp;
+
+use crate::problem::ApiProblem;
+
+/// Largest number of units a drop may have.
+pub const MAX_UNITS: i64 = 1_000_000;
+/// Accepted consent times may run ahead of the server clock by this much
+/// (phones' clocks drift).
+const CONSENT_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiProblem> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiProblem::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiProblem> {
+    if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
+        return Err(ApiProblem::bad_request(format!(
+            "{field} must be 1 to {max} bytes of printable text"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDropBody {
+    sku: String,
+    title: String,
+    units: i64,
+    unit_price: i64,
+    currency: String,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    #[serde(default)]
+    per_buyer_limit: Option<i64>,
+    #[serde(default)]
+    bundle: Option<Bundle>,
+    #[serde(default)]
+    discounts: Vec<Discount>,
+}
+
+/// A validated `POST /orders/v1/drops`.
+#[derive(Debug, Clone)]
+pub struct NewDrop {
+    pub sku: String,
+    pub title: String,
+    pub units: i64,
+    pub price_list: PriceList,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub per_buyer_limit: Option<i64>,
+}
+
+impl NewDrop {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiProblem> {
+        let body: NewDropBody = parse_json(body)?;
+        check_text("sku", &body.sku, 128)?;
+        check_text("title", &body.title, 512)?;
+        if !(1..=MAX_UNITS).contains(&body.units) {
+            return Err(ApiProblem::bad_request(format!(
+                "units must be between 1 and {MAX_UNITS}"
+            )));
+        }
+        if body.ends_at <= body.starts_at {
+            return Err(ApiProblem::bad_request("ends_at must be after starts_at"));
+        }
+        if body.per_buyer_limit.is_some_and(|limit| limit < 1) {
+            return Err(ApiProblem::bad_request(
+                "per_buyer_limit must be at least 1",
+            ));
+        }
+        let price_list = PriceList {
+            unit_price: body.unit_price,
+            currency: body.currency,
+            bundle: body.bundle,
+            discounts: body.discounts,
+        };
+        price_list
+            .validate()
+            .map_err(|e| ApiProblem::bad_request(e.to_string()))?;
+        Ok(Self {
+            sku: body.sku,
+            title: body.title,
+            units: body.units,
+            price_list,
+            starts_at: body.starts_at,
+            ends_at: body.ends_at,
+            per_buyer_limit: body.per_buyer_limit,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReservationBody {
+    drop_id: String,
+    quantity: i64,
+    buyer_id: String,
+    #[serde(default)]
+    consent: Option<ConsentBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    #[serde(default)]
+    terms_version: Option<String>,
+    #[serde(default)]
+    accepted_at: Option<String>,
+}
+
+/// The buyer's explicit agreement to the terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consent {
+    pub terms_version: String,
+    pub accepted_at: Timestamp,
+}
+
+/// A validated `POST /orders/v1/reservations`.
+#[derive(Debug, Clone)]
+pub struct NewReservation {
+    pub drop_id: String,
+    pub quantity: i64,
+    pub buyer_id: String,
+    pub consent: Consent,
+}
+
+impl NewReservation {
+    /// Parses and validates; `now` bounds the consent time.
+    pub fn parse(body: &[u8], now: Timestamp) -> Result<Self, ApiProblem> {
+        let body: NewReservationBody = parse_json(body)?;
+        check_text("drop_id", &body.drop_id, 128)?;
+        check_text("buyer_id", &body.buyer_id, 128)?;
+        if !(1..=MAX_QUANTITY).contains(&body.quantity) {
+            return Err(ApiProblem::bad_request(format!(
+                "quantity must be between 1 and {MAX_QUANTITY}"
+            )));
+        }
+        let consent = body.consent.ok_or_else(|| {
+            ApiProblem::consent_required(
+                "a reservation needs consent: {\"terms_version\": ..., \"accepted_at\": RFC 3339}",
+            )
+        })?;
+        let terms_version = consent
+            .terms_version
+            .filter(|v| !v.trim().is_empty() && v.len() <= 64)
+            .ok_or_else(|| ApiProblem::consent_required("consent.terms_version is missing"))?;
+        let accepted_at = consent
+            .accepted_at
+            .ok_or_else(|| ApiProblem::consent_required("consent.accepted_at is missing"))
+            .and_then(|text| {
+                Timestamp::parse_rfc3339(&text)
+                    .map_err(|e| ApiProblem::consent_required(format!("consent.accepted_at: {e}")))
+            })?;
+        if accepted_at > now.plus_millis(CONSENT_CLOCK_SKEW_MS) {
+            return Err(ApiProblem::consent_required(
+                "consent.accepted_at is in the future",
+            ));
+        }
+        Ok(Self {
+            drop_id: body.drop_id,
+            quantity: body.quantity,
+            buyer_id: body.buyer_id,
+            consent: Consent {
+                terms_version,
+                accepted_at,
+            },
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmationBody {
+    payment_reference: String,
+}
+
+/// A validated `POST /orders/v1/reservations/{id}/confirm`.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    pub payment_reference: String,
+}
+
+impl Confirmation {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiProblem> {
+        let body: ConfirmationBody = parse_json(body)?;
+        check_text("payment_reference", &body.payment_reference, 256)?;
+        Ok(Self {
+            payment_reference: body.payment_reference,
+        })
+    }
+}
+
+/// Where a drop is in its life, as the server sees it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropStatus {
+    Scheduled,
+    Active,
+    SoldOut,
+    Ended,
+}
+
+/// `GET /orders/v1/drops/{id}`: the real state, with the server's clock so a
+/// countdown never trusts the viewer's.
+#[derive(Debug, Clone, Serialize)]
+pub struct DropView {
+    pub id: String,
+    pub sku: String,
+    pub title: String,
+    pub status: DropStatus,
+    pub units: i64,
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    pub unit_price: i64,
+    pub currency: String,
+    pub bundle: Option<Bundle>,
+    pub discounts: Vec<Discount>,
+    pub per_buyer_limit: Option<i64>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub server_time: Timestamp,
+}
+
+/// A reservation's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReservationState {
+    Held,
+    Confirmed,
+    Released,
+    Expired,
+}
+
+impl ReservationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Confirmed => "confirmed",
+            Self::Released => "released",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "held" => Self::Held,
+            "confirmed" => Self::Confirmed,
+            "released" => Self::Released,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReservationView {
+    pub id: String,
+    pub drop_id: String,
+    pub buyer_id: String,
+    pub quantity: i64,
+    pub state: ReservationState,
+    pub price: PriceBreakdown,
+    pub consent: Consent,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: String,
+    pub reservation_id: String,
+    pub drop_id: String,
+    pub buyer_id: String,
+    pub quantity: i64,
+    pub price: PriceBreakdown,
+    pub payment_reference: String,
+    pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-11-29T08:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn a_reservation_without_consent_is_refused_with_consent_required() {
+        let missing =
+            NewReservation::parse(br#"{"drop_id":"d","quantity":1,"buyer_id":"b"}"#, now())
+                .unwrap_err();
+        assert_eq!((missing.status, missing.slug), (422, "consent-required"));
+        let empty = NewReservation::parse(
+            br#"{"drop_id":"d","quantity":1,"buyer_id":"b","consent":{"terms_version":"","accepted_at":"2026-11-29T07:59:00Z"}}"#,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(empty.slug, "consent-required");
+        let future = NewReservation::parse(
+            br#"{"drop_id":"d","quantity":1,"buyer_id":"b","consent":{"terms_version":"v1","accepted_at":"2026-11-29T09:00:00Z"}}"#,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(future.slug, "consent-required");
+    }
+
+    #[test]
+    fn a_valid_reservation_parses() {
+        let r = NewReservation::parse(
+            br#"{"drop_id":"d","quantity":2,"buyer_id":"b","consent":{"terms_version":"v1","accepted_at":"2026-11-29T07:59:00Z"}}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!((r.quantity, r.consent.terms_version.as_str()), (2, "v1"));
+    }
+
+    #[test]
+    fn bad_quantities_and_unknown_fields_are_bad_requests() {
+        for body in [
+            r#"{"drop_id":"d","quantity":0,"buyer_id":"b"}"#,
+            r#"{"drop_id":"d","quantity":1,"buyer_id":"b","qty":3}"#,
+            r#"{"drop_id":"","quantity":1,"buyer_id":"b"}"#,
+            "not json",
+        ] {
+            let problem = NewReservation::parse(body.as_bytes(), now()).unwrap_err();
+            assert_eq!(
+                (problem.status, problem.slug),
+                (400, "bad-request"),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn drops_need_a_window_units_and_a_currency() {
+        let ok = br#"{"sku":"TEE","title":"Tee","units":100,"unit_price":2500,"currency":"EUR",
+            "starts_at":"2026-11-29T08:00:00Z","ends_at":"2026-11-29T09:00:00Z",
+            "per_buyer_limit":2,"bundle":{"units":3,"price":6000}}"#;
+        let drop = NewDrop::parse(ok).unwrap();
+        assert_eq!(drop.price_list.bundle.unwrap().units, 3);
+        for bad in [
+            r#"{"sku":"TEE","title":"Tee","units":0,"unit_price":2500,"currency":"EUR","starts_at":"2026-11-29T08:00:00Z","ends_at":"2026-11-29T09:00:00Z"}"#,
+            r#"{"sku":"TEE","title":"Tee","units":5,"unit_price":2500,"currency":"EUR","starts_at":"2026-11-29T09:00:00Z","ends_at":"2026-11-29T08:00:00Z"}"#,
+            r#"{"sku":"TEE","title":"Tee","units":5,"unit_price":2500,"currency":"euro","starts_at":"2026-11-29T08:00:00Z","ends_at":"2026-11-29T09:00:00Z"}"#,
+            r#"{"sku":"TEE","title":"Tee","units":5,"unit_price":-1,"currency":"EUR","starts_at":"2026-11-29T08:00:00Z","ends_at":"2026-11-29T09:00:00Z"}"#,
+        ] {
+            let problem = NewDrop::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(problem.status, 400, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,741 @@
+//! The database: connecting to SQLite or PostgreSQL, versioned migrations,
+//! and every statement the service runs.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver (numbered
+//! `$n` parameters work on both). The stock invariant lives in the schema
+//! (`CHECK (sold + reserved <= units ...)`) and every change of stock is a
+//! conditional `UPDATE` of the drop row, so correctness never depends on
+//! what one process holds in memory and any number of processes may share
+//! one PostgreSQL database.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::AssertSqlSafe;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor, Row};
+use studio_edge_cart::pricing::{PriceBreakdown, PriceList};
+use studio_edge_cart::timestamp::Timestamp;
+
+use crate::idempotency::{IdempotencyKey, advisory_lock_id};
+use crate::model::{
+    Consent, DropStatus, DropView, NewDrop, NewReservation, OrderView, ReservationState,
+    ReservationView,
+};
+use crate::{DropEvent, OrdersError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// PostgreSQL connections per process. Reservations of one drop serialise
+/// on its row lock anyway; more connections only add contention.
+const POSTGRES_CONNECTIONS: u32 = 16;
+/// How long a request may wait for a connection before it gets 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Expired reservations swept per statement.
+const SWEEP_BATCH: i64 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open database.
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Held for the life of the store: one process owns a SQLite file.
+    _sqlite_lock: Option<File>,
+}
+
+/// A database failure: not the client's fault, never stored as a response.
+pub type StoreError = sqlx::Error;
+
+fn sqlite_path(database: &str) -> Option<&str> {
+    database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+}
+
+fn sqlite_url(path: &Path) -> String {
+    // Only the characters that end a URL path need escaping.
+    let text = path.to_string_lossy();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    format!("sqlite://{escaped}?mode=rwc")
+}
+
+/// Takes an exclusive lock beside the SQLite file: keys in flight are
+/// tracked in this process's memory, which is only sound if no other
+/// process writes the same file.
+fn lock_sqlite_file(path: &Path) -> Result<File, OrdersError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| OrdersError::Config(format!("{}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OrdersError::InUse(path.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(OrdersError::Config(format!("{}: {e}", lock_path.display())))
+        }
+    }
+}
+
+impl Store {
+    /// Connects and brings the schema up to date. `database` is
+    /// `sqlite:<path>` or `postgres://...`.
+    pub async fn open(database: &str) -> Result<Self, OrdersError> {
+        sqlx::any::install_default_drivers();
+        if let Some(path) = sqlite_path(database) {
+            let path = Path::new(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| OrdersError::Config(format!("{}: {e}", dir.display())))?;
+            }
+            let lock = lock_sqlite_file(path)?;
+            // One connection: SQLite has one writer at a time anyway, and a
+            // single connection can never meet SQLITE_BUSY from itself.
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        // FULL: a commit is on disk before it is acknowledged,
+                        // so confirmed orders survive kill -9 and power loss.
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&sqlite_url(path))
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Ok(Self {
+                pool,
+                backend: Backend::Sqlite,
+                _sqlite_lock: Some(lock),
+            })
+        } else if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(POSTGRES_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(database)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Ok(Self {
+                pool,
+                backend: Backend::Postgres,
+                _sqlite_lock: None,
+            })
+        } else {
+            Err(OrdersError::Config(format!(
+                "unsupported database {database:?}: use sqlite:<path> or postgres://..."
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.pool.begin().await
+    }
+
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        self.pool.acquire().await
+    }
+
+    /// PostgreSQL only: takes the transaction-scoped advisory lock for a key,
+    /// without waiting. `false` means another transaction holds it.
+    pub async fn try_lock_key(
+        &self,
+        conn: &mut AnyConnection,
+        scope: &str,
+        key: &IdempotencyKey,
+    ) -> Result<bool, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(true),
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(advisory_lock_id(scope, key))
+                    .fetch_one(conn)
+                    .await?;
+                row.try_get::<bool, _>(0)
+            }
+        }
+    }
+}
+
+/// A stored response for an idempotency key.
+pub struct StoredResponse {
+    pub fingerprint: Vec<u8>,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+pub async fn find_key(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+) -> Result<Option<StoredResponse>, StoreError> {
+    let row = sqlx::query(
+        "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(StoredResponse {
+            fingerprint: row.try_get(0)?,
+            status: u16::try_from(row.try_get::<i64, _>(1)?).unwrap_or(500),
+            body: row.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn save_key(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .bind(fingerprint.to_vec())
+    .bind(i64::from(status))
+    .bind(body.to_vec())
+    .bind(now.unix_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn forget_keys_before(
+    conn: &mut AnyConnection,
+    cutoff: Timestamp,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(cutoff.unix_millis())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    conn.execute("SAVEPOINT work").await.map(drop)
+}
+
+pub async fn release_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    conn.execute("RELEASE SAVEPOINT work").await.map(drop)
+}
+
+pub async fn rollback_to_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    conn.execute("ROLLBACK TO SAVEPOINT work").await.map(drop)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn decode_error(what: &str, e: impl std::fmt::Display) -> StoreError {
+    sqlx::Error::Decode(format!("{what}: {e}").into())
+}
+
+const DROP_COLUMNS: &str =
+    "id, sku, title, units, reserved, sold, price_list, starts_at, ends_at, per_buyer_limit";
+
+/// A drop row.
+pub struct DropRow {
+    pub id: String,
+    pub sku: String,
+    pub title: String,
+    pub units: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    pub price_list: PriceList,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub per_buyer_limit: Option<i64>,
+}
+
+impl DropRow {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let price_list: String = row.try_get("price_list")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            sku: row.try_get("sku")?,
+            title: row.try_get("title")?,
+            units: row.try_get("units")?,
+            reserved: row.try_get("reserved")?,
+            sold: row.try_get("sold")?,
+            price_list: serde_json::from_str(&price_list)
+                .map_err(|e| decode_error("drops.price_list", e))?,
+            starts_at: Timestamp::from_unix_millis(row.try_get("starts_at")?),
+            ends_at: Timestamp::from_unix_millis(row.try_get("ends_at")?),
+            per_buyer_limit: row.try_get("per_buyer_limit")?,
+        })
+    }
+
+    pub fn available(&self) -> i64 {
+        self.units - self.sold - self.reserved
+    }
+
+    pub fn event(&self) -> DropEvent {
+        DropEvent {
+            drop_id: self.id.clone(),
+            available: self.available(),
+            reserved: self.reserved,
+            sold: self.sold,
+        }
+    }
+
+    pub fn view(self, now: Timestamp) -> DropView {
+        let status = if now < self.starts_at {
+            DropStatus::Scheduled
+        } else if now >= self.ends_at {
+            DropStatus::Ended
+        } else if self.available() == 0 {
+            DropStatus::SoldOut
+        } else {
+            DropStatus::Active
+        };
+        let available = self.available();
+        DropView {
+            id: self.id,
+            sku: self.sku,
+            title: self.title,
+            status,
+            units: self.units,
+            available,
+            reserved: self.reserved,
+            sold: self.sold,
+            unit_price: self.price_list.unit_price,
+            currency: self.price_list.currency,
+            bundle: self.price_list.bundle,
+            discounts: self.price_list.discounts,
+            per_buyer_limit: self.per_buyer_limit,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            server_time: now,
+        }
+    }
+}
+
+pub async fn insert_drop(
+    conn: &mut AnyConnection,
+    drop: &NewDrop,
+    now: Timestamp,
+) -> Result<DropRow, StoreError> {
+    let price_list =
+        serde_json::to_string(&drop.price_list).expect("a price list always serialises");
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO drops (id, sku, title, units, reserved, sold, unit_price, currency,
+                            price_list, starts_at, ends_at, per_buyer_limit, created_at)
+         VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, $10, $11)
+         RETURNING {DROP_COLUMNS}"
+    )))
+    .bind(new_id("drp"))
+    .bind(&drop.sku)
+    .bind(&drop.title)
+    .bind(drop.units)
+    .bind(drop.price_list.unit_price)
+    .bind(&drop.price_list.currency)
+    .bind(price_list)
+    .bind(drop.starts_at.unix_millis())
+    .bind(drop.ends_at.unix_millis())
+    .bind(drop.per_buyer_limit)
+    .bind(now.unix_millis())
+    .fetch_one(conn)
+    .await?;
+    DropRow::from_row(&row)
+}
+
+pub async fn find_drop(conn: &mut AnyConnection, id: &str) -> Result<Option<DropRow>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {DROP_COLUMNS} FROM drops WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(DropRow::from_row).transpose()
+}
+
+/// Moves `quantity` units into `reserved` if the drop is open at `now` and
+/// has them: the one statement that decides whether a buyer gets stock.
+/// `None` when it does not (the caller reads the drop to say why).
+pub async fn take_units(
+    conn: &mut AnyConnection,
+    drop_id: &str,
+    quantity: i64,
+    now: Timestamp,
+) -> Result<Option<DropRow>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE drops SET reserved = reserved + $1
+         WHERE id = $2 AND starts_at <= $3 AND ends_at > $3 AND units - sold - reserved >= $1
+         RETURNING {DROP_COLUMNS}"
+    )))
+    .bind(quantity)
+    .bind(drop_id)
+    .bind(now.unix_millis())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(DropRow::from_row).transpose()
+}
+
+/// Moves units from `reserved` back to available (`sell = false`) or on to
+/// `sold` (`sell = true`).
+async fn settle_units(
+    conn: &mut AnyConnection,
+    drop_id: &str,
+    quantity: i64,
+    sell: bool,
+) -> Result<DropRow, StoreError> {
+    let sold_delta = if sell { quantity } else { 0 };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE drops SET reserved = reserved - $1, sold = sold + $2 WHERE id = $3
+         RETURNING {DROP_COLUMNS}"
+    )))
+    .bind(quantity)
+    .bind(sold_delta)
+    .bind(drop_id)
+    .fetch_one(conn)
+    .await?;
+    DropRow::from_row(&row)
+}
+
+/// Units of a drop that a buyer holds or bought. Called after
+/// [`take_units`] locked the drop row, so concurrent reservations of the
+/// same drop see each other's counts.
+pub async fn units_of_buyer(
+    conn: &mut AnyConnection,
+    drop_id: &str,
+    buyer_id: &str,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM reservations
+         WHERE drop_id = $1 AND buyer_id = $2 AND state IN ('held', 'confirmed')",
+    )
+    .bind(drop_id)
+    .bind(buyer_id)
+    .fetch_one(conn)
+    .await?;
+    row.try_get(0)
+}
+
+const RESERVATION_COLUMNS: &str = "id, drop_id, buyer_id, quantity, state, price, \
+     terms_version, consent_at, created_at, expires_at";
+
+pub struct ReservationRow {
+    pub id: String,
+    pub drop_id: String,
+    pub buyer_id: String,
+    pub quantity: i64,
+    pub state: ReservationState,
+    pub price: PriceBreakdown,
+    pub consent: Consent,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub order_id: Option<String>,
+}
+
+impl ReservationRow {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let state: String = row.try_get("state")?;
+        let price: String = row.try_get("price")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            drop_id: row.try_get("drop_id")?,
+            buyer_id: row.try_get("buyer_id")?,
+            quantity: row.try_get("quantity")?,
+            state: ReservationState::parse(&state)
+                .ok_or_else(|| decode_error("reservations.state", &state))?,
+            price: serde_json::from_str(&price)
+                .map_err(|e| decode_error("reservations.price", e))?,
+            consent: Consent {
+                terms_version: row.try_get("terms_version")?,
+                accepted_at: Timestamp::from_unix_millis(row.try_get("consent_at")?),
+            },
+            created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+            expires_at: Timestamp::from_unix_millis(row.try_get("expires_at")?),
+            order_id: row.try_get("order_id")?,
+        })
+    }
+
+    pub fn view(self) -> ReservationView {
+        ReservationView {
+            id: self.id,
+            drop_id: self.drop_id,
+            buyer_id: self.buyer_id,
+            quantity: self.quantity,
+            state: self.state,
+            price: self.price,
+            consent: self.consent,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            order_id: self.order_id,
+        }
+    }
+}
+
+pub async fn find_reservation(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<ReservationRow>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RESERVATION_COLUMNS},
+            (SELECT o.id FROM orders o WHERE o.reservation_id = reservations.id) AS order_id
+         FROM reservations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(ReservationRow::from_row).transpose()
+}
+
+pub async fn insert_reservation(
+    conn: &mut AnyConnection,
+    request: &NewReservation,
+    price: &PriceBreakdown,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<ReservationRow, StoreError> {
+    let id = new_id("res");
+    sqlx::query(
+        "INSERT INTO reservations (id, drop_id, buyer_id, quantity, state, price, total,
+                                   currency, terms_version, consent_at, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(&request.drop_id)
+    .bind(&request.buyer_id)
+    .bind(request.quantity)
+    .bind(serde_json::to_string(price).expect("a breakdown always serialises"))
+    .bind(price.total)
+    .bind(&price.currency)
+    .bind(&request.consent.terms_version)
+    .bind(request.consent.accepted_at.unix_millis())
+    .bind(now.unix_millis())
+    .bind(expires_at.unix_millis())
+    .execute(conn)
+    .await?;
+    Ok(ReservationRow {
+        id,
+        drop_id: request.drop_id.clone(),
+        buyer_id: request.buyer_id.clone(),
+        quantity: request.quantity,
+        state: ReservationState::Held,
+        price: price.clone(),
+        consent: request.consent.clone(),
+        created_at: now,
+        expires_at,
+        order_id: None,
+    })
+}
+
+/// Ends a held reservation (`held` to `to`) and moves its units: to `sold`
+/// when confirming, back to available otherwise. `only_unexpired` makes a
+/// hold past its expiry not match. `None` when the reservation was not in
+/// a matching `held` state.
+pub async fn close_reservation(
+    conn: &mut AnyConnection,
+    id: &str,
+    to: ReservationState,
+    now: Timestamp,
+    only_unexpired: bool,
+) -> Result<Option<(ReservationRow, DropRow)>, StoreError> {
+    let expiry_clause = if only_unexpired {
+        " AND expires_at > $3"
+    } else {
+        ""
+    };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE reservations SET state = $1, closed_at = $3
+         WHERE id = $2 AND state = 'held'{expiry_clause}
+         RETURNING {RESERVATION_COLUMNS}, NULL AS order_id"
+    )))
+    .bind(to.as_str())
+    .bind(id)
+    .bind(now.unix_millis())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let reservation = ReservationRow::from_row(&row)?;
+    let drop = settle_units(
+        conn,
+        &reservation.drop_id,
+        reservation.quantity,
+        to == ReservationState::Confirmed,
+    )
+    .await?;
+    Ok(Some((reservation, drop)))
+}
+
+pub async fn insert_order(
+    conn: &mut AnyConnection,
+    reservation: &ReservationRow,
+    payment_reference: &str,
+    now: Timestamp,
+) -> Result<OrderView, StoreError> {
+    let id = new_id("ord");
+    sqlx::query(
+        "INSERT INTO orders (id, reservation_id, drop_id, buyer_id, quantity, price, total,
+                             currency, payment_reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(&reservation.id)
+    .bind(&reservation.drop_id)
+    .bind(&reservation.buyer_id)
+    .bind(reservation.quantity)
+    .bind(serde_json::to_string(&reservation.price).expect("a breakdown always serialises"))
+    .bind(reservation.price.total)
+    .bind(&reservation.price.currency)
+    .bind(payment_reference)
+    .bind(now.unix_millis())
+    .execute(conn)
+    .await?;
+    Ok(OrderView {
+        id,
+        reservation_id: reservation.id.clone(),
+        drop_id: reservation.drop_id.clone(),
+        buyer_id: reservation.buyer_id.clone(),
+        quantity: reservation.quantity,
+        price: reservation.price.clone(),
+        payment_reference: payment_reference.to_owned(),
+        created_at: now,
+    })
+}
+
+pub async fn find_order(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<OrderView>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, reservation_id, drop_id, buyer_id, quantity, price, payment_reference,
+                created_at
+         FROM orders WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        let price: String = row.try_get("price")?;
+        Ok(OrderView {
+            id: row.try_get("id")?,
+            reservation_id: row.try_get("reservation_id")?,
+            drop_id: row.try_get("drop_id")?,
+            buyer_id: row.try_get("buyer_id")?,
+            quantity: row.try_get("quantity")?,
+            price: serde_json::from_str(&price).map_err(|e| decode_error("orders.price", e))?,
+            payment_reference: row.try_get("payment_reference")?,
+            created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+        })
+    })
+    .transpose()
+}
+
+/// Expires up to [`SWEEP_BATCH`] holds whose time is up and returns their
+/// units; gives the new state of each drop touched.
+pub async fn expire_holds(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: Timestamp,
+) -> Result<Vec<DropRow>, StoreError> {
+    // On PostgreSQL, SKIP LOCKED keeps two processes' sweepers (and a
+    // confirm racing them) from waiting on each other's rows.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE reservations SET state = 'expired', closed_at = $1
+         WHERE state = 'held' AND id IN (
+             SELECT id FROM reservations WHERE state = 'held' AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2{lock})
+         RETURNING drop_id, quantity"
+    )))
+    .bind(now.unix_millis())
+    .bind(SWEEP_BATCH)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut per_drop: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &rows {
+        *per_drop.entry(row.try_get("drop_id")?).or_default() +=
+            row.try_get::<i64, _>("quantity")?;
+    }
+    // Drops in id order, so concurrent sweepers lock them in the same order.
+    let mut drops = Vec::with_capacity(per_drop.len());
+    for (drop_id, quantity) in per_drop {
+        drops.push(settle_units(conn, &drop_id, quantity, false).await?);
+    }
+    Ok(drops)
+}
+
+/// Stock totals straight from the tables, for checking the invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockAudit {
+    pub units: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    /// Sum of quantities of reservations in state `held`.
+    pub held_quantity: i64,
+    /// Sum of quantities of orders.
+    pub ordered_quantity: i64,
+}
+
+pub async fn audit_drop(
+    conn: &mut AnyConnection,
+    drop_id: &str,
+) -> Result<Option<StockAudit>, StoreError> {
+    let row = sqlx::query(
+        "SELECT d.units, d.reserved, d.sold,
+            (SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM reservations
+               WHERE drop_id = d.id AND state = 'held'),
+            (SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM orders WHERE drop_id = d.id)
+         FROM drops d WHERE d.id = $1",
+    )
+    .bind(drop_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(StockAudit {
+            units: row.try_get(0)?,
+            reserved: row.try_get(1)?,
+            sold: row.try_get(2)?,
+            held_quantity: row.try_get(3)?,
+            ordered_quantity: row.try_get(4)?,
+        })
+    })
+    .transpose()
+}
