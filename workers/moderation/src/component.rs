@@ -1,0 +1,214 @@
+//! The component layer: `wasi:http/incoming-handler` over [`crate::http`]
+//! and the typed `studio:edge/moderation` export over the plain functions.
+
+use studio_edge_guest::Problem;
+use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam};
+use studio_edge_imaging::{ImagingError, Limits};
+
+use crate::config::{ActionPolicy, ModerationConfig, hint_codes};
+use crate::http::{Deployment, MAX_BODY};
+use crate::{Blocklist, Hash256, ModerationError, PdqHashes};
+
+wit_bindgen::generate!({
+    world: "moderation-worker",
+    path: "../../wit",
+    with: {
+        "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
+        "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,
+        "wasi:io/error@0.2.0": studio_edge_guest::wasi_http::wasi::io::error,
+        "wasi:io/poll@0.2.0": studio_edge_guest::wasi_http::wasi::io::poll,
+        "wasi:io/streams@0.2.0": studio_edge_guest::wasi_http::wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::monotonic_clock,
+        "wasi:clocks/wall-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::wall_clock,
+        "wasi:random/random@0.2.0": studio_edge_guest::wasi_http::wasi::random::random,
+        "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
+        "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
+        "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
+    },
+});
+
+use exports::studio::edge::moderation::{self as api, Action, Config, Error, Severity};
+
+struct Worker;
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl exports::wasi::http::incoming_handler::Guest for Worker {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        wasi_http::serve(request, out, MAX_BODY, |req| {
+            match Deployment::from_vars(env_var) {
+                Ok(deployment) => crate::http::handle(req, &deployment),
+                Err(e) => Problem::internal(format!("the BLOCKLIST variable is malformed: {e}"))
+                    .into_response(),
+            }
+        });
+    }
+}
+
+impl api::Guest for Worker {
+    fn default_config() -> Config {
+        to_wit_config(&deployment_config())
+    }
+
+    fn parse_options(query: String) -> Result<Config, Error> {
+        deployment_config()
+            .apply_query(&query)
+            .map(|c| to_wit_config(&c))
+            .map_err(|e| Error::BadOption(e.0))
+    }
+
+    fn moderate(
+        image: Vec<u8>,
+        config: Config,
+        previous: Option<String>,
+        blocklist: Vec<u8>,
+    ) -> Result<api::Report, Error> {
+        let config = from_wit_config(config)?;
+        let previous = previous
+            .map(|hex| hex.parse::<Hash256>())
+            .transpose()
+            .map_err(|e| Error::BadOption(format!("previous: {e}")))?;
+        let blocklist =
+            Blocklist::from_packed(&blocklist).map_err(|e| Error::BadOption(e.to_string()))?;
+        let report = crate::moderate(&image, &Limits::default(), &config, previous, &blocklist)
+            .map_err(to_wit_error)?;
+        Ok(api::Report {
+            action: match report.action {
+                crate::Action::Allow => Action::Allow,
+                crate::Action::Review => Action::Review,
+                crate::Action::Hold => Action::Hold,
+            },
+            hints: report
+                .hints
+                .iter()
+                .map(|h| api::Hint {
+                    code: h.code.name().to_owned(),
+                    severity: match h.severity {
+                        crate::Severity::Info => Severity::Info,
+                        crate::Severity::Warning => Severity::Warning,
+                        crate::Severity::Critical => Severity::Critical,
+                    },
+                    score: h.score,
+                    detail: h.detail.clone(),
+                })
+                .collect(),
+            pdq: api::Pdq {
+                hash: report.metrics.pdq.hash.clone(),
+                quality: report.metrics.pdq.quality,
+                dihedral: report
+                    .metrics
+                    .pdq
+                    .dihedral
+                    .iter()
+                    .map(|v| v.hash.clone())
+                    .collect(),
+            },
+            matches: report
+                .metrics
+                .blocklist
+                .matches
+                .iter()
+                .map(|m| api::BlocklistMatch {
+                    index: m.index as u32,
+                    distance: m.distance,
+                    variant: m.variant.name().to_owned(),
+                })
+                .collect(),
+            json: report.to_json(),
+        })
+    }
+
+    fn parse_blocklist(text: String, min_quality: u32) -> Result<api::PackedBlocklist, Error> {
+        let list =
+            Blocklist::parse(&text, min_quality).map_err(|e| Error::BadOption(e.to_string()))?;
+        Ok(api::PackedBlocklist {
+            hashes: list.to_packed(),
+            labels: (0..list.len())
+                .map(|i| list.label(i).map(str::to_owned))
+                .collect(),
+            dropped_low_quality: list.dropped_low_quality() as u32,
+        })
+    }
+
+    fn hash(image: Vec<u8>) -> Result<api::Pdq, Error> {
+        let hashes: PdqHashes =
+            crate::hash_image(&image, &Limits::default()).map_err(to_wit_error)?;
+        Ok(api::Pdq {
+            hash: hashes.hash().to_string(),
+            quality: hashes.quality,
+            dihedral: hashes.variants.iter().map(Hash256::to_string).collect(),
+        })
+    }
+}
+
+/// The defaults with the deployment's QR allowlist.
+fn deployment_config() -> ModerationConfig {
+    ModerationConfig::default().with_allowed_hosts(&env_var("QR_ALLOWED_HOSTS").unwrap_or_default())
+}
+
+fn to_wit_config(config: &ModerationConfig) -> Config {
+    let names = |codes: &[crate::HintCode]| codes.iter().map(|c| c.name().to_owned()).collect();
+    Config {
+        match_distance: config.match_distance,
+        min_quality: config.min_quality,
+        blur_variance: config.blur_variance,
+        dark_mean: config.dark_mean,
+        bright_mean: config.bright_mean,
+        clipped_fraction: config.clipped_fraction,
+        black_pixel: config.black_pixel,
+        black_picture: config.black_picture,
+        frozen_distance: config.frozen_distance,
+        skin_coverage: config.skin_coverage,
+        qr_allowed_hosts: config.qr_allowed_hosts.clone(),
+        hold_codes: names(&config.policy.hold),
+        review_codes: names(&config.policy.review),
+    }
+}
+
+fn from_wit_config(config: Config) -> Result<ModerationConfig, Error> {
+    let bad = |e: crate::ConfigError| Error::BadOption(e.0);
+    let converted = ModerationConfig {
+        match_distance: config.match_distance,
+        min_quality: config.min_quality,
+        blur_variance: config.blur_variance,
+        dark_mean: config.dark_mean,
+        bright_mean: config.bright_mean,
+        clipped_fraction: config.clipped_fraction,
+        black_pixel: config.black_pixel,
+        black_picture: config.black_picture,
+        frozen_distance: config.frozen_distance,
+        skin_coverage: config.skin_coverage,
+        qr_allowed_hosts: crate::config::parse_hosts(&config.qr_allowed_hosts.join(",")),
+        policy: ActionPolicy {
+            hold: hint_codes("hold-codes", config.hold_codes.iter().map(String::as_str))
+                .map_err(bad)?,
+            review: hint_codes(
+                "review-codes",
+                config.review_codes.iter().map(String::as_str),
+            )
+            .map_err(bad)?,
+        },
+    };
+    converted.validate().map_err(bad)?;
+    Ok(converted)
+}
+
+fn to_wit_error(error: ModerationError) -> Error {
+    match error {
+        ModerationError::Image(e) => {
+            let text = e.to_string();
+            match e {
+                ImagingError::TooLarge { .. } => Error::TooLarge(text),
+                ImagingError::Unsupported(_) => Error::UnsupportedFormat(text),
+                ImagingError::Corrupt(_) => Error::Unprocessable(text),
+                ImagingError::Encode(_) => Error::Internal(text),
+            }
+        }
+        ModerationError::BadOption(e) => Error::BadOption(e.0),
+        ModerationError::Blocklist(e) => Error::BadOption(e.to_string()),
+    }
+}
+
+export!(Worker);
