@@ -213,6 +213,28 @@ mod tests {
     }
 
     #[test]
+    fn fixture_profiles_are_recognised() {
+        use crate::{Limits, decode};
+        let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/photos");
+        // Three fixtures embed the HP "sRGB IEC61966-2.1" profile, rocket.jpg
+        // embeds Adobe RGB (1998).
+        for (name, expected) in [
+            ("astronaut.png", Conversion::AlreadySrgb),
+            ("hubble_deep_field.jpg", Conversion::AlreadySrgb),
+            ("rocket.jpg", Conversion::Converted),
+        ] {
+            let mut decoded = decode(
+                &std::fs::read(photos.join(name)).unwrap(),
+                &Limits::default(),
+            )
+            .unwrap();
+            let icc = decoded.icc_profile.take().expect("the fixture is tagged");
+            assert_eq!(to_srgb(&mut decoded.image, &icc), Ok(expected), "{name}");
+        }
+    }
+
+    #[test]
     fn srgb_profile_is_left_alone_and_garbage_is_refused() {
         let srgb = {
             let mut p = ColorProfile::new_srgb();
