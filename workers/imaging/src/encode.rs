@@ -1,0 +1,77 @@
+//! Encoding RGBA pixels to JPEG, PNG or WebP. No metadata is ever written:
+//! outputs carry pixels only (EXIF, XMP and ICC are stripped).
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder, RgbaImage};
+
+use crate::{Format, ImagingError};
+
+/// Encodes `image` as `format`.
+///
+/// `quality` (1 to 100, clamped) drives the JPEG quantiser and is ignored by
+/// the lossless formats. Fully opaque images are written without an alpha
+/// channel; JPEG, which has none, gets translucent pixels composited over
+/// white (callers that want another background flatten first). WebP output is
+/// lossless: the `image` crate's WebP encoder has no lossy mode.
+pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>, ImagingError> {
+    let (width, height) = image.dimensions();
+    let opaque = image.pixels().all(|p| p.0[3] == 255);
+    let mut out = Vec::new();
+    let result = match format {
+        Format::Jpeg => {
+            let rgb = flatten_on_white(image);
+            JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)).write_image(
+                &rgb,
+                width,
+                height,
+                ExtendedColorType::Rgb8,
+            )
+        }
+        Format::Png => {
+            let encoder =
+                PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+            if opaque {
+                encoder.write_image(&drop_alpha(image), width, height, ExtendedColorType::Rgb8)
+            } else {
+                encoder.write_image(image, width, height, ExtendedColorType::Rgba8)
+            }
+        }
+        Format::Webp => {
+            let encoder = WebPEncoder::new_lossless(&mut out);
+            if opaque {
+                encoder.write_image(&drop_alpha(image), width, height, ExtendedColorType::Rgb8)
+            } else {
+                encoder.write_image(image, width, height, ExtendedColorType::Rgba8)
+            }
+        }
+        Format::Gif | Format::Avif => {
+            return Err(ImagingError::Encode(format!(
+                "{format} output is not supported"
+            )));
+        }
+    };
+    result.map_err(|e| ImagingError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+fn drop_alpha(image: &RgbaImage) -> Vec<u8> {
+    image
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
+fn flatten_on_white(image: &RgbaImage) -> Vec<u8> {
+    image
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let a = u16::from(p[3]);
+            let over = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+            [over(p[0]), over(p[1]), over(p[2])]
+        })
+        .collect()
+}
