@@ -106,6 +106,61 @@ pub fn encode_u8(linear: f32) -> u8 {
     code as u8
 }
 
+/// Cells of the smooth tables behind [`to_encoded`] and [`to_linear`].
+const SMOOTH_CELLS: usize = 1024;
+
+struct SmoothTables {
+    /// `linear_to_srgb(s^2)` at `s = i / SMOOTH_CELLS`: uniform in the
+    /// square root, so the steep start of the curve gets fine cells.
+    encode: Vec<f32>,
+    /// `srgb_to_linear(e)` at `e = i / SMOOTH_CELLS`.
+    decode: Vec<f32>,
+}
+
+fn smooth_tables() -> &'static SmoothTables {
+    static TABLES: OnceLock<SmoothTables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let at = |i: usize| i as f64 / SMOOTH_CELLS as f64;
+        SmoothTables {
+            encode: (0..=SMOOTH_CELLS + 1)
+                .map(|i| linear_to_srgb(at(i).powi(2)) as f32)
+                .collect(),
+            decode: (0..=SMOOTH_CELLS + 1)
+                .map(|i| srgb_to_linear(at(i)) as f32)
+                .collect(),
+        }
+    })
+}
+
+#[inline]
+fn interpolate(table: &[f32], x: f32) -> f32 {
+    let position = x * SMOOTH_CELLS as f32;
+    let i = (position as usize).min(SMOOTH_CELLS - 1);
+    let t = position - i as f32;
+    table[i] + (table[i + 1] - table[i]) * t
+}
+
+/// Linear light to the sRGB-encoded value as a float, clamped to 0..=1,
+/// within 2e-5 of [`linear_to_srgb`]: for steps that work on encoded
+/// values (3D LUTs) without rounding to 8 bits first.
+#[inline]
+pub fn to_encoded(linear: f32) -> f32 {
+    if linear.is_nan() || linear <= 0.0 {
+        return 0.0;
+    }
+    interpolate(&smooth_tables().encode, linear.min(1.0).sqrt())
+}
+
+/// The sRGB-encoded value (clamped to 0..=1) to linear light, within 1e-5
+/// of [`srgb_to_linear`].
+#[inline]
+pub fn to_linear(encoded: f32) -> f32 {
+    if encoded.is_nan() || encoded <= 0.0 {
+        return 0.0;
+    }
+    interpolate(&smooth_tables().decode, encoded.min(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +176,20 @@ mod tests {
         let above = ((0.04045f64 + 0.055) / 1.055).powf(2.4);
         assert!((below - above).abs() < 1e-7);
         assert!((srgb_to_linear(0.5) - 0.214_041_140_5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn smooth_conversions_are_close_to_exact() {
+        let (mut worst_encode, mut worst_decode) = (0f64, 0f64);
+        for i in 0..=100_000 {
+            let x = i as f32 / 100_000.0;
+            worst_encode =
+                worst_encode.max((to_encoded(x) as f64 - linear_to_srgb(x as f64)).abs());
+            worst_decode = worst_decode.max((to_linear(x) as f64 - srgb_to_linear(x as f64)).abs());
+        }
+        assert!(worst_encode < 2e-5, "{worst_encode}");
+        assert!(worst_decode < 1e-5, "{worst_decode}");
+        assert_eq!((to_encoded(-1.0), to_encoded(3.0)), (0.0, 1.0));
     }
 
     #[test]

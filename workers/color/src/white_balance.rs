@@ -14,6 +14,10 @@ use crate::lab;
 /// How to choose the white-balance gains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WhiteBalance {
+    /// Grey-pixel search: the average of the pixels that are nearly
+    /// neutral, found iteratively (see [`neutral_pixel_gains`]). The most
+    /// robust estimator here on scenes dominated by one colour.
+    Auto,
     /// The average scene colour is grey (Buchsbaum 1980).
     GrayWorld,
     /// The brightest surfaces are white: per-channel `percentile`
@@ -51,6 +55,7 @@ impl WhiteBalance {
     /// The per-channel gains this method gives for `image`.
     pub fn gains(&self, image: &LinearImage) -> Result<[f32; 3], WhiteBalanceError> {
         match *self {
+            Self::Auto => neutral_pixel_gains(image),
             Self::GrayWorld => estimate_gains(image, |values| minkowski_mean(values, 1.0)),
             Self::ShadesOfGray { p } => estimate_gains(image, |values| minkowski_mean(values, p)),
             Self::WhitePatch { percentile } => estimate_gains(image, |values| {
@@ -90,6 +95,48 @@ fn estimate_gains(
         return Err(WhiteBalanceError::NoUsablePixels);
     }
     Ok(light.map(|l| ((light[1] / l) as f32).clamp(1.0 / MAX_ESTIMATED_GAIN, MAX_ESTIMATED_GAIN)))
+}
+
+/// Grey-pixel search. Starting from the white-patch estimate, each round keeps the
+/// usable pixels whose log chromaticities `ln(R/G)` and `ln(B/G)`, after the
+/// current gains, are both within a tolerance of neutral, and sets the gains
+/// so that their mean becomes neutral. The tolerance starts at 0.3 and
+/// narrows each round to 0.1, so the estimate locks onto the surfaces that
+/// really are grey instead of averaging the scene's own colours in. When
+/// fewer than 1% of the usable pixels are near neutral, the last estimate
+/// stands (at first, white-patch).
+fn neutral_pixel_gains(image: &LinearImage) -> Result<[f32; 3], WhiteBalanceError> {
+    let pixels: Vec<[f32; 3]> = image.visible().filter(|p| usable(p)).copied().collect();
+    if pixels.is_empty() {
+        return Err(WhiteBalanceError::NoUsablePixels);
+    }
+    let minimum = (pixels.len() / 100).max(1);
+    let start = WhiteBalance::WhitePatch { percentile: 0.99 }.gains(image)?;
+    let mut gains = start;
+    let mut tolerance = 0.3f32;
+    for _ in 0..12 {
+        let mut sum = [0f64; 3];
+        let mut count = 0usize;
+        for p in &pixels {
+            let q = [p[0] * gains[0], p[1] * gains[1], p[2] * gains[2]];
+            if q.iter().any(|&c| c <= 0.0) {
+                continue;
+            }
+            if (q[0] / q[1]).ln().abs() < tolerance && (q[2] / q[1]).ln().abs() < tolerance {
+                for c in 0..3 {
+                    sum[c] += p[c] as f64;
+                }
+                count += 1;
+            }
+        }
+        if count < minimum {
+            break;
+        }
+        gains = [sum[1] / sum[0], 1.0, sum[1] / sum[2]]
+            .map(|g| (g as f32).clamp(1.0 / MAX_ESTIMATED_GAIN, MAX_ESTIMATED_GAIN));
+        tolerance = (tolerance * 0.75).max(0.1);
+    }
+    Ok(gains)
 }
 
 /// The chromaticity of a light of correlated colour temperature `kelvin`:
