@@ -1,9 +1,11 @@
 //! Colour-correction worker.
 
+pub mod analyze;
 pub mod assets;
 pub mod chart;
 pub mod error;
 pub mod exposure;
+pub mod http;
 pub mod image;
 pub mod lab;
 pub mod lut;

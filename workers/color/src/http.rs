@@ -1,0 +1,430 @@
+//! The HTTP face: `POST /v1/color`, `POST /v1/color/analyze` and
+//! `POST /v1/color/profiles`, as a plain function from request to response.
+//!
+//! The image is the request body, or, with `content-type:
+//! application/json`, a JSON object `{"image": "<base64>", "lut": "<.cube
+//! text>", "profile": {<profile JSON>}}` (`lut` and `profile` optional):
+//! how LUTs and profiles are uploaded. Errors are problem+json.
+
+use base64::Engine;
+use serde::Serialize;
+use studio_edge_guest::{Problem, Request, Response};
+use studio_edge_imaging::Limits;
+
+use crate::analyze::{self, CHART_KEYS, ChartOptions};
+use crate::assets::{AssetDir, Assets, Uploads};
+use crate::chart;
+use crate::error::ColorError;
+use crate::ops::{ColorOps, query_pairs};
+use crate::pipeline;
+use crate::profile::CameraProfile;
+
+/// The largest request body the component reads: a 32 MiB image as base64
+/// in JSON, with a LUT beside it.
+pub const MAX_BODY: u64 = 48 << 20;
+
+/// Worker configuration, from the environment inside the component.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    pub assets: Option<AssetDir>,
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn from_env() -> Self {
+        Self {
+            assets: AssetDir::from_env(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Handles a request with the configuration from the environment.
+pub fn handle(request: Request) -> Response {
+    handle_with(request, &Config::from_env())
+}
+
+pub fn handle_with(request: Request, config: &Config) -> Response {
+    let path = request.path().trim_end_matches('/');
+    let route: fn(&Request, &Config) -> Result<Response, ColorError> = match path {
+        "/v1/color" => correct,
+        "/v1/color/analyze" => analyze_route,
+        "/v1/color/profiles" => fit_profile,
+        _ => return Problem::not_found(format!("no colour route at {path}")).into_response(),
+    };
+    if request.method != "POST" {
+        return Problem::method_not_allowed(format!(
+            "{path} takes POST with the image as the body"
+        ))
+        .into_response()
+        .with_header("allow", "POST");
+    }
+    route(&request, config).unwrap_or_else(|e| e.to_problem().into_response())
+}
+
+/// The request body split into the image and any uploaded assets.
+struct Body {
+    image: Vec<u8>,
+    cube: Option<String>,
+    profile: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonBody {
+    image: String,
+    lut: Option<String>,
+    profile: Option<serde_json::Value>,
+}
+
+fn read_body(request: &Request) -> Result<Body, ColorError> {
+    let is_json = request.header("content-type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !is_json {
+        if request.body.is_empty() {
+            return Err(ColorError::Body("the body is empty: send the image".into()));
+        }
+        return Ok(Body {
+            image: request.body.clone(),
+            cube: None,
+            profile: None,
+        });
+    }
+    let json: JsonBody = serde_json::from_slice(&request.body).map_err(|e| {
+        ColorError::Body(format!(
+            "JSON body: {e} (expected {{\"image\": base64, \"lut\"?, \"profile\"?}})"
+        ))
+    })?;
+    let image = base64::engine::general_purpose::STANDARD
+        .decode(json.image.trim())
+        .map_err(|e| ColorError::Body(format!("\"image\" is not base64: {e}")))?;
+    let profile = json.profile.map(|p| match p {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    });
+    Ok(Body {
+        image,
+        cube: json.lut,
+        profile,
+    })
+}
+
+fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
+    let ops = ColorOps::parse(request.query())?;
+    let body = read_body(request)?;
+    let uploads = Uploads {
+        cube: body.cube.as_deref(),
+        profile: body.profile.as_deref(),
+    };
+    let assets = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
+    let corrected = pipeline::correct(&body.image, &ops, &assets, &config.limits)?;
+    let mut response = Response::new(200, corrected.format.mime(), corrected.bytes);
+    if let Some(g) = corrected.applied.gains {
+        response = response.with_header(
+            "x-color-wb-gains",
+            format!("{:.4},{:.4},{:.4}", g[0], g[1], g[2]),
+        );
+    }
+    if let Some(e) = corrected.applied.exposure {
+        response = response.with_header("x-color-ev", format!("{:.3}", e.ev));
+    }
+    Ok(response)
+}
+
+fn analyze_route(request: &Request, config: &Config) -> Result<Response, ColorError> {
+    let pairs = query_pairs(request.query())?;
+    let mut allowed = CHART_KEYS.to_vec();
+    allowed.push("profile");
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(ColorError::bad_option(format!(
+            "unknown option {key:?} for analyze (grid, patches, window, kind, name, profile)"
+        )));
+    }
+    let chart = ChartOptions::from_pairs(&pairs)?;
+    let body = read_body(request)?;
+    let ops = ColorOps {
+        profile: pairs
+            .iter()
+            .find(|(k, _)| k == "profile")
+            .map(|(_, v)| crate::ops::asset_name(v, "profile"))
+            .transpose()?,
+        ..ColorOps::default()
+    };
+    let uploads = Uploads {
+        cube: None,
+        profile: body.profile.as_deref(),
+    };
+    let assets = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
+    let source = pipeline::colour_manage(&body.image, &config.limits)?;
+    let analysis = analyze::analyze(&source, chart.as_ref(), assets.profile.as_ref())?;
+    Ok(Response::json(200, &analysis))
+}
+
+/// A fitted profile (storable as is: readers ignore `fit`) with its report.
+#[derive(Serialize)]
+struct FittedProfile {
+    #[serde(flatten)]
+    profile: CameraProfile,
+    fit: chart::ChartReport,
+}
+
+fn fit_profile(request: &Request, config: &Config) -> Result<Response, ColorError> {
+    let pairs = query_pairs(request.query())?;
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, _)| !CHART_KEYS.contains(&k.as_str()))
+    {
+        return Err(ColorError::bad_option(format!(
+            "unknown option {key:?} for profiles (name, grid, patches, window, kind)"
+        )));
+    }
+    if !pairs.iter().any(|(k, _)| k == "name") {
+        return Err(ColorError::bad_option(
+            "name is required: the profile's name",
+        ));
+    }
+    let options = ChartOptions::from_pairs(&pairs)?.ok_or_else(|| {
+        ColorError::bad_option("give the chart's patch centres: grid=X0,Y0,X1,Y1 or patches=...")
+    })?;
+    let body = read_body(request)?;
+    let source = pipeline::colour_manage(&body.image, &config.limits)?;
+    let (profile, fit) =
+        chart::fit_profile(&source.image, &options.layout, &options.name, options.kind)?;
+    Ok(Response::json(201, &FittedProfile { profile, fit }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixtures() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    }
+
+    fn config() -> Config {
+        Config {
+            assets: Some(AssetDir::new(fixtures())),
+            limits: Limits::default(),
+        }
+    }
+
+    fn post(path: &str, body: Vec<u8>) -> Response {
+        handle_with(Request::new("POST", path).with_body(body), &config())
+    }
+
+    fn json(response: &Response) -> serde_json::Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    fn chart(name: &str) -> Vec<u8> {
+        std::fs::read(fixtures().join("colorchecker").join(name)).unwrap()
+    }
+
+    #[test]
+    fn corrects_with_a_named_lut_and_reports_the_decisions() {
+        let response = post(
+            "/v1/color?wb=grayworld&ev=auto&lut=mix-33&format=jpeg&q=85",
+            chart("colorchecker-warm.png"),
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(response.header("content-type"), Some("image/jpeg"));
+        assert!(
+            response.header("x-color-wb-gains").is_some()
+                && response.header("x-color-ev").is_some()
+        );
+        assert!(response.body.starts_with(&[0xFF, 0xD8, 0xFF]));
+    }
+
+    #[test]
+    fn uploads_a_lut_and_profile_in_json() {
+        let image = base64::engine::general_purpose::STANDARD.encode(chart("colorchecker.png"));
+        let cube = std::fs::read_to_string(fixtures().join("luts/warm-17.cube")).unwrap();
+        let profile = serde_json::json!({"name": "unity", "kind": "matrix", "matrix": [[1,0,0],[0,1,0],[0,0,1]]});
+        let body = serde_json::json!({"image": image, "lut": cube, "profile": profile});
+        let request = Request::new("POST", "/v1/color?interp=trilinear")
+            .with_header("content-type", "application/json")
+            .with_body(serde_json::to_vec(&body).unwrap());
+        let response = handle_with(request, &Config::default());
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(response.header("content-type"), Some("image/png"));
+    }
+
+    #[test]
+    fn analyze_reports_statistics_and_chart_before_after() {
+        let response = post(
+            "/v1/color/analyze?grid=60,60,610,390&kind=root-polynomial",
+            chart("colorchecker-cool-green.png"),
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let doc = json(&response);
+        assert_eq!(doc["width"], 670);
+        assert!(doc["white_balance"]["gray_world"].as_array().unwrap().len() == 3);
+        for key in [
+            "mean_luminance",
+            "shadow_clipped",
+            "highlight_clipped",
+            "auto_ev",
+        ] {
+            assert!(doc["exposure"][key].is_number(), "{key}");
+        }
+        assert!(doc["skin"]["coverage"].is_number());
+        let chart = &doc["chart"];
+        assert_eq!(chart["patches"].as_array().unwrap().len(), 24);
+        assert!(
+            chart["mean_de00_after"].as_f64().unwrap()
+                < chart["mean_de00_before"].as_f64().unwrap() / 5.0
+        );
+        assert_eq!(chart["profile"]["kind"], "root-polynomial");
+    }
+
+    #[test]
+    fn fits_a_profile_that_then_applies_by_upload() {
+        let response = post(
+            "/v1/color/profiles?name=studio-a&grid=60,60,610,390",
+            chart("colorchecker-warm.png"),
+        );
+        assert_eq!(
+            response.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let doc = json(&response);
+        assert_eq!(
+            (doc["name"].as_str(), doc["kind"].as_str()),
+            (Some("studio-a"), Some("matrix"))
+        );
+        assert!(doc["fit"]["mean_de00_after"].as_f64().unwrap() < 1.152);
+        let profile =
+            CameraProfile::from_json(&String::from_utf8(response.body.clone()).unwrap()).unwrap();
+        // Evaluating the stored profile on the chart gives the same figures.
+        let body = serde_json::json!({
+            "image": base64::engine::general_purpose::STANDARD.encode(chart("colorchecker-warm.png")),
+            "profile": profile,
+        });
+        let request = Request::new("POST", "/v1/color/analyze?grid=60,60,610,390")
+            .with_header("content-type", "application/json")
+            .with_body(serde_json::to_vec(&body).unwrap());
+        let analysis = json(&handle_with(request, &Config::default()));
+        assert_eq!(analysis["chart"]["fitted"], false);
+        assert!(
+            (analysis["chart"]["mean_de00_after"].as_f64().unwrap()
+                - doc["fit"]["mean_de00_after"].as_f64().unwrap())
+            .abs()
+                < 1e-9
+        );
+    }
+
+    fn problem(response: &Response) -> (u16, String, String) {
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/problem+json")
+        );
+        let doc = json(response);
+        (
+            response.status,
+            doc["type"].as_str().unwrap().to_owned(),
+            doc["detail"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[test]
+    fn bad_input_is_a_problem_naming_it() {
+        let warm = chart("colorchecker-warm.png");
+        let cases: Vec<(Response, u16, &str, &str)> = vec![
+            (
+                post("/v1/color?lut=nope", warm.clone()),
+                400,
+                "unknown-lut",
+                "nope",
+            ),
+            (
+                post("/v1/color?profile=nope", warm.clone()),
+                400,
+                "unknown-profile",
+                "nope",
+            ),
+            (
+                post("/v1/color?wb=purple", warm.clone()),
+                400,
+                "bad-option",
+                "wb",
+            ),
+            (
+                post("/v1/color/analyze?grid=60,60,900,390", warm.clone()),
+                400,
+                "chart-off-image",
+                "patch",
+            ),
+            (
+                post("/v1/color/profiles?name=x&grid=60,60,60,60", warm.clone()),
+                422,
+                "singular-fit",
+                "singular",
+            ),
+            (
+                post("/v1/color/profiles?grid=60,60,610,390", warm.clone()),
+                400,
+                "bad-option",
+                "name",
+            ),
+            (
+                post("/v1/color", b"not an image".to_vec()),
+                415,
+                "unsupported-format",
+                "format",
+            ),
+            (post("/v1/color", Vec::new()), 400, "bad-body", "empty"),
+        ];
+        for (response, status, slug, needle) in cases {
+            let (got_status, kind, detail) = problem(&response);
+            assert_eq!(
+                (got_status, kind.as_str()),
+                (status, format!("urn:studio-edge:problem:{slug}").as_str()),
+                "{detail}"
+            );
+            assert!(detail.contains(needle), "{slug}: {detail}");
+        }
+        let body = serde_json::json!({
+            "image": base64::engine::general_purpose::STANDARD.encode(&warm),
+            "lut": "LUT_3D_SIZE 2\n0 0 0\n",
+        });
+        let request = Request::new("POST", "/v1/color")
+            .with_header("content-type", "application/json")
+            .with_body(serde_json::to_vec(&body).unwrap());
+        let (status, kind, detail) = problem(&handle_with(request, &config()));
+        assert_eq!(
+            (status, kind.as_str()),
+            (422, "urn:studio-edge:problem:malformed-cube")
+        );
+        assert!(detail.contains("expected 8"), "{detail}");
+        assert_eq!(
+            handle_with(Request::new("GET", "/v1/color"), &config()).status,
+            405
+        );
+        assert_eq!(
+            handle_with(Request::new("POST", "/v1/colour"), &config()).status,
+            404
+        );
+    }
+}
