@@ -110,11 +110,7 @@ impl api::Guest for Worker {
                 .blocklist
                 .matches
                 .iter()
-                .map(|m| api::BlocklistMatch {
-                    index: m.index as u32,
-                    distance: m.distance,
-                    variant: m.variant.name().to_owned(),
-                })
+                .map(to_wit_match)
                 .collect(),
             json: report.to_json(),
         })
@@ -132,6 +128,29 @@ impl api::Guest for Worker {
         })
     }
 
+    fn find_matches(
+        dihedral: Vec<String>,
+        blocklist: Vec<u8>,
+        max_distance: u32,
+    ) -> Result<Vec<api::BlocklistMatch>, Error> {
+        let hashes: Vec<Hash256> = dihedral
+            .iter()
+            .map(|hex| hex.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::BadOption(format!("dihedral: {e}")))?;
+        let variants: [Hash256; 8] = hashes
+            .try_into()
+            .map_err(|_| Error::BadOption("dihedral: give the eight variant hashes".to_owned()))?;
+        let blocklist =
+            Blocklist::from_packed(&blocklist).map_err(|e| Error::BadOption(e.to_string()))?;
+        let frame = PdqHashes {
+            variants,
+            quality: 100,
+        };
+        let (_, matches) = blocklist.find(&frame, max_distance);
+        Ok(matches.iter().map(to_wit_match).collect())
+    }
+
     fn hash(image: Vec<u8>) -> Result<api::Pdq, Error> {
         let hashes: PdqHashes =
             crate::hash_image(&image, &Limits::default()).map_err(to_wit_error)?;
@@ -140,6 +159,14 @@ impl api::Guest for Worker {
             quality: hashes.quality,
             dihedral: hashes.variants.iter().map(Hash256::to_string).collect(),
         })
+    }
+}
+
+fn to_wit_match(found: &crate::BlocklistMatch) -> api::BlocklistMatch {
+    api::BlocklistMatch {
+        index: found.index as u32,
+        distance: found.distance,
+        variant: found.variant.name().to_owned(),
     }
 }
 

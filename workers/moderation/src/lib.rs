@@ -47,6 +47,10 @@ pub use config::{ActionPolicy, ConfigError, ModerationConfig};
 pub use pdq::{Dihedral, Hash256, PdqHashes};
 pub use report::{Action, Hint, HintCode, Metrics, Report, Severity, assess};
 
+/// Re-exported so that callers decode, encode and name limits with the same
+/// crate as the worker.
+pub use studio_edge_imaging as imaging;
+
 use studio_edge_imaging::image::{ImageFormat, RgbaImage};
 use studio_edge_imaging::{Format, ImagingError, Limits};
 
