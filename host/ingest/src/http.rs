@@ -1,0 +1,479 @@
+//! The HTTP face: ingest, renditions, event streams, engagement, metrics
+//! and the viewer page, as one `axum::Router` the host mounts.
+//!
+//! | route | what |
+//! |---|---|
+//! | `PUT /ingest/v1/streams/{stream}/fragments/{seq}` | one frame (JPEG, PNG, WebP); `Authorization: Bearer <key>`, optional `X-Capture-Time` (epoch ms) and `Prefer: respond-async` |
+//! | `GET /streams/{stream}/frames/{seq}/{variant}` | a rendition; immutable |
+//! | `GET /streams/{stream}/latest/{variant}` | the newest frame's rendition; `no-cache`, ETag, 304 |
+//! | `GET /streams/{stream}/events` | SSE: `frame` for each published frame, `drop` for stock changes |
+//! | `GET /streams/{stream}/operator/events` | SSE for the operator (stream key): `hold` events |
+//! | `POST /streams/{stream}/engagement` | `{"kind":"impression"\|"click","overlay":"..."}` |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /watch/{stream}` | the viewer page |
+//!
+//! Errors are `application/problem+json`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use studio_edge_guest::Problem;
+
+use crate::events::{StreamEvent, receiver_stream};
+use crate::ingest::{FrameOutcome, Ingest, IngestError, Submitted};
+use crate::store::{PublishedFrame, RenditionRecord};
+
+/// Largest engagement report body.
+const ENGAGEMENT_BODY_LIMIT: usize = 4096;
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const VIEWER_PAGE: &str = include_str!("viewer.html");
+
+/// The ingest routes, ready to merge into the host's router.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    Router::new()
+        .route(
+            "/ingest/v1/streams/{stream}/fragments/{seq}",
+            put(put_fragment),
+        )
+        .route("/streams/{stream}/frames/{seq}/{variant}", get(get_frame))
+        .route("/streams/{stream}/latest/{variant}", get(get_latest))
+        .route("/streams/{stream}/events", get(viewer_events))
+        .route("/streams/{stream}/operator/events", get(operator_events))
+        .route("/streams/{stream}/engagement", post(post_engagement))
+        .route("/metrics", get(metrics))
+        .route("/watch/{stream}", get(viewer_page))
+        .with_state(ingest)
+}
+
+fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&problem).expect("plain data serialises");
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response()
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let (status, slug, title) = match &self {
+            Self::MissingKey | Self::UnknownKey => (401, "unauthorized", "Unauthorized"),
+            Self::OtherStreamKey => (403, "forbidden", "Forbidden"),
+            Self::UnknownStream(_) => (404, "not-found", "Not found"),
+            Self::BadRequest(_) => (400, "bad-request", "Bad request"),
+            Self::TooLarge(_) => (413, "too-large", "Payload too large"),
+            Self::QueueFull { .. } => (429, "queue-full", "Too many fragments waiting"),
+            Self::Conflict(_) => (409, "conflict", "Sequence number already used"),
+            Self::UnsupportedFormat(_) => (415, "unsupported-format", "Unsupported media type"),
+            Self::Unprocessable(_) => (422, "unprocessable", "Unprocessable frame"),
+            Self::Misconfigured { .. } => (503, "stream-misconfigured", "Stream misconfigured"),
+            Self::StageFailed(_) => (500, "stage-failed", "Pipeline stage failed"),
+        };
+        let mut response = problem_response(Problem::new(status, slug, title, detail));
+        let headers = response.headers_mut();
+        match self {
+            Self::MissingKey => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"studio-edge-ingest\""),
+                );
+            }
+            Self::UnknownKey => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"studio-edge-ingest\", error=\"invalid_token\"",
+                    ),
+                );
+            }
+            Self::QueueFull { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn not_found(detail: impl Into<String>) -> Response {
+    problem_response(Problem::not_found(detail))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|key| !key.is_empty())
+}
+
+/// The body of a fragment response.
+#[derive(Serialize)]
+struct FragmentStatus<'a> {
+    stream: &'a str,
+    seq: u64,
+    /// `published`, `held` or `queued`.
+    status: &'static str,
+    /// True when this request repeated an earlier one with the same bytes.
+    replay: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<&'a PublishedFrame>,
+}
+
+async fn put_fragment(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, seq)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match accept_fragment(&ingest, &stream, &seq, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            ingest.shared.metrics.rejected(error.reason());
+            error.into_response()
+        }
+    }
+}
+
+async fn accept_fragment(
+    ingest: &Ingest,
+    stream: &str,
+    seq: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let shared = &ingest.shared;
+    let runtime = shared.authorize(stream, bearer(headers))?;
+    let seq: u64 = seq.parse().map_err(|_| {
+        IngestError::BadRequest(format!(
+            "the sequence number {seq:?} is not an unsigned integer"
+        ))
+    })?;
+    let capture_time = match headers.get("x-capture-time") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    IngestError::BadRequest("X-Capture-Time must be epoch milliseconds".to_owned())
+                })?,
+        ),
+    };
+    let limit = shared.config.body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(IngestError::TooLarge(limit));
+    }
+    // The slot is taken before the body is read: a full queue costs the
+    // server no memory for the refused body.
+    let slot = shared.reserve(&runtime)?;
+    let body = read_limited(body, limit).await?;
+    let respond_async = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        });
+    match shared.submit(slot, seq, body, capture_time, Instant::now())? {
+        Submitted::Known(outcome) => Ok(outcome_response(stream, seq, outcome, true)),
+        Submitted::Waiting { outcome, replay } => {
+            if respond_async {
+                let status = FragmentStatus {
+                    stream,
+                    seq,
+                    status: "queued",
+                    replay,
+                    frame: None,
+                };
+                return Ok((StatusCode::ACCEPTED, axum::Json(status)).into_response());
+            }
+            let outcome = outcome
+                .await
+                .map_err(|_| IngestError::StageFailed("the pipeline stopped".to_owned()))?;
+            Ok(outcome_response(stream, seq, outcome, replay))
+        }
+    }
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(IngestError::TooLarge(limit))
+        }
+        Err(e) => Err(IngestError::BadRequest(format!("reading the body: {e}"))),
+    }
+}
+
+/// The response for a fragment's outcome. A rejection was already counted
+/// by the pipeline, so it is turned into a response here, not returned as
+/// an error.
+fn outcome_response(stream: &str, seq: u64, outcome: FrameOutcome, replay: bool) -> Response {
+    match outcome {
+        FrameOutcome::Published(frame) => {
+            let status = if replay {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            let body = FragmentStatus {
+                stream,
+                seq,
+                status: "published",
+                replay,
+                frame: Some(&frame),
+            };
+            let location = format!("/streams/{stream}/frames/{seq}");
+            (status, [(header::LOCATION, location)], axum::Json(body)).into_response()
+        }
+        FrameOutcome::Held(_) => {
+            let body = FragmentStatus {
+                stream,
+                seq,
+                status: "held",
+                replay,
+                frame: None,
+            };
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        FrameOutcome::Rejected(error) => error.into_response(),
+    }
+}
+
+/// Whether `If-None-Match` matches `etag` (weak comparison, as RFC 9110
+/// prescribes for this header).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || strip(tag) == strip(etag))
+}
+
+fn rendition_response(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    frame: &PublishedFrame,
+    rendition: &RenditionRecord,
+    cache_control: &'static str,
+) -> Response {
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&rendition.etag) {
+        response_headers.insert(header::ETAG, etag);
+    }
+    if let Ok(location) = HeaderValue::from_str(&rendition.url) {
+        response_headers.insert(header::CONTENT_LOCATION, location);
+    }
+    if not_modified(headers, &rendition.etag) {
+        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+    }
+    match ingest
+        .shared
+        .store
+        .read(&frame.stream, frame.seq, rendition)
+    {
+        Ok(bytes) => {
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&rendition.content_type)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            );
+            (StatusCode::OK, response_headers, bytes).into_response()
+        }
+        // Retention removed it between the lookup and the read.
+        Err(_) => not_found(format!("frame {} is no longer kept", frame.seq)),
+    }
+}
+
+async fn get_frame(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, seq, variant)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(runtime) = ingest.shared.stream(&stream) else {
+        return not_found(format!("no stream {stream:?}"));
+    };
+    let Some(frame) = seq.parse().ok().and_then(|seq| runtime.published(seq)) else {
+        return not_found(format!("stream {stream:?} has no published frame {seq:?}"));
+    };
+    let Some(rendition) = frame.rendition(&variant) else {
+        return not_found(format!("frame {seq} has no variant {variant:?}"));
+    };
+    rendition_response(&ingest, &headers, &frame, rendition, IMMUTABLE)
+}
+
+async fn get_latest(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, variant)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(runtime) = ingest.shared.stream(&stream) else {
+        return not_found(format!("no stream {stream:?}"));
+    };
+    let Some(frame) = runtime.latest() else {
+        return not_found(format!("stream {stream:?} has not published a frame yet"));
+    };
+    let Some(rendition) = frame.rendition(&variant) else {
+        return not_found(format!("the latest frame has no variant {variant:?}"));
+    };
+    rendition_response(&ingest, &headers, &frame, rendition, "no-cache")
+}
+
+async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
+    let Ok(runtime) = ingest.shared.stream(&stream) else {
+        return not_found(format!("no stream {stream:?}"));
+    };
+    // Subscribe before reading the current state so that nothing published
+    // in between is missed.
+    let frames = receiver_stream(runtime.subscribe_viewer());
+    let drops = receiver_stream(ingest.shared.drops.subscribe());
+    let mut initial: Vec<axum::response::sse::Event> = Vec::new();
+    if let Some(latest) = runtime.latest() {
+        initial.push(StreamEvent::Frame(latest).to_sse().event("latest"));
+    }
+    for update in ingest.shared.drops.snapshot() {
+        initial.push(StreamEvent::Drop(update).to_sse());
+    }
+    let live = futures_util::stream::select(frames, drops).map(|event| event.to_sse());
+    let events = futures_util::stream::iter(initial)
+        .chain(live)
+        .map(Ok::<_, Infallible>);
+    sse(events)
+}
+
+fn sse(
+    events: impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>>
+    + Send
+    + 'static,
+) -> Response {
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn operator_events(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let runtime = match ingest.shared.authorize(&stream, bearer(&headers)) {
+        Ok(runtime) => runtime,
+        Err(error) => return error.into_response(),
+    };
+    let holds = receiver_stream(runtime.subscribe_operator())
+        .map(|event| Ok::<_, Infallible>(event.to_sse()));
+    sse(holds)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Engagement {
+    kind: EngagementKind,
+    /// The overlay the viewer saw or tapped (e.g. a drop id); checked but
+    /// not used as a metric label, since viewers choose it.
+    #[serde(default)]
+    overlay: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum EngagementKind {
+    Impression,
+    Click,
+}
+
+async fn post_engagement(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    body: Body,
+) -> Response {
+    if ingest.shared.stream(&stream).is_err() {
+        return not_found(format!("no stream {stream:?}"));
+    }
+    let body = match read_limited(body, ENGAGEMENT_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let report: Engagement = match serde_json::from_slice(&body) {
+        Ok(report) => report,
+        Err(e) => {
+            return problem_response(Problem::new(
+                400,
+                "bad-request",
+                "Bad request",
+                format!("expected {{\"kind\":\"impression\"|\"click\",\"overlay\":\"...\"}}: {e}"),
+            ));
+        }
+    };
+    if report.overlay.as_ref().is_some_and(|o| o.len() > 128) {
+        return problem_response(Problem::new(
+            400,
+            "bad-request",
+            "Bad request",
+            "overlay is at most 128 bytes",
+        ));
+    }
+    let kind = match report.kind {
+        EngagementKind::Impression => "impression",
+        EngagementKind::Click => "click",
+    };
+    ingest.shared.metrics.engagement(&stream, kind);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn metrics(State(ingest): State<Arc<Ingest>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ingest.metrics_text(),
+    )
+        .into_response()
+}
+
+async fn viewer_page(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
+    if ingest.shared.stream(&stream).is_err() {
+        return not_found(format!("no stream {stream:?}"));
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        VIEWER_PAGE,
+    )
+        .into_response()
+}

@@ -1,0 +1,330 @@
+//! The per-fragment pipeline, one ordered list of steps:
+//!
+//! 1. **colour**: correct the frame with the stream's colour ops (camera
+//!    profile, LUT or wb/ev ops), when the colour stage is configured and
+//!    the stream has ops; otherwise the frame goes on as received.
+//! 2. **thumbnails**: render every variant of the stream from the corrected
+//!    frame, decoding it once. Without a thumbnail stage the corrected frame
+//!    itself is the one rendition, `source`.
+//! 3. **moderation**: hints for the corrected frame, with the previous
+//!    frame's PDQ hash (freeze detection) and the stream's blocklist.
+//! 4. **publish** or **hold**: a frame whose suggested action is `hold` (or
+//!    whose moderation failed for a reason other than the frame itself: the
+//!    pipeline fails closed) is recorded for the operator and never
+//!    published; any other is written atomically and announced to viewers.
+//!
+//! A frame a stage cannot decode is rejected and nothing of it is kept.
+//! Before any of this, at ingest, the body must be a complete JPEG, PNG or
+//! WebP file (see [`check_complete`]), so a truncated upload is refused even
+//! by a decoder that would render what it got.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::ingest::{FrameOutcome, IngestError, Job, Shared, StreamRuntime, sha_hex};
+use crate::quality::QualitySample;
+use crate::stages::{
+    EncodedImage, HintSummary, ImageFormat, ModerationAction, ModerationSummary, StageError,
+};
+use crate::store::{FailedRendition, HeldFrame, Latencies, PublishedFrame};
+
+/// The body of a pipeline thread: take the next job, run it, repeat until
+/// the service shuts down.
+pub(crate) fn run_worker(shared: &Shared) {
+    while let Some((stream, job)) = shared.next_job() {
+        let seq = job.seq;
+        let sha256 = job.sha256;
+        let outcome = process(shared, &stream, job);
+        shared.complete(&stream, seq, sha256, outcome);
+        shared.release(&stream);
+    }
+}
+
+fn millis(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn epoch_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs one fragment through the stages and publishes or holds it.
+fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutcome {
+    let metrics = &shared.metrics;
+    let stages = &shared.stages;
+    let config = &job.settings.config;
+    let mut ran = Vec::new();
+    let mut latency = Latencies {
+        queue: millis(job.received_at),
+        ..Latencies::default()
+    };
+    metrics.stage("queue").observe(latency.queue / 1000.0);
+
+    let source = match (&stages.color, &config.color) {
+        (Some(color), Some(ops)) => {
+            let started = Instant::now();
+            let corrected = color.correct(&job.body, ops);
+            latency.color = Some(millis(started));
+            metrics.stage("color").observe(millis(started) / 1000.0);
+            match corrected {
+                Ok(image) => {
+                    ran.push("color".to_owned());
+                    SourceFrame {
+                        format: image.format,
+                        bytes: Bytes::from(image.bytes),
+                    }
+                }
+                Err(e) => return FrameOutcome::Rejected(IngestError::from_stage(&e)),
+            }
+        }
+        _ => SourceFrame {
+            format: ImageFormat::sniff(&job.body).unwrap_or(ImageFormat::Jpeg),
+            bytes: job.body.clone(),
+        },
+    };
+
+    let mut renditions = Vec::new();
+    let mut failed = Vec::new();
+    let mut first_error = None;
+    match &stages.thumbnails {
+        Some(thumbnails) => {
+            let started = Instant::now();
+            let results = thumbnails.render(&source.bytes, &config.variants);
+            latency.thumbnails = Some(millis(started));
+            metrics
+                .stage("thumbnails")
+                .observe(millis(started) / 1000.0);
+            ran.push("thumbnails".to_owned());
+            for (variant, result) in config.variants.iter().zip(results) {
+                match result {
+                    Ok(image) => renditions.push((variant.name.clone(), image)),
+                    Err(e) => {
+                        metrics.rendition_failed(&variant.name);
+                        failed.push(FailedRendition {
+                            variant: variant.name.clone(),
+                            error: e.to_string(),
+                        });
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if renditions.is_empty() {
+                let error = first_error
+                    .unwrap_or_else(|| StageError::BadOption("the stream has no variants".into()));
+                return FrameOutcome::Rejected(IngestError::from_stage(&error));
+            }
+        }
+        None => renditions.push((
+            "source".to_owned(),
+            EncodedImage {
+                format: source.format,
+                bytes: source.bytes.to_vec(),
+            },
+        )),
+    }
+
+    let moderation = stages.moderation.as_ref().map(|moderation| {
+        let started = Instant::now();
+        let previous = stream.previous_hash();
+        let verdict =
+            moderation.moderate(&source.bytes, previous.as_deref(), &job.settings.blocklist);
+        latency.moderation = Some(millis(started));
+        metrics
+            .stage("moderation")
+            .observe(millis(started) / 1000.0);
+        ran.push("moderation".to_owned());
+        verdict
+    });
+    let moderation = match moderation {
+        Some(Err(e)) if e.is_bad_input() => {
+            return FrameOutcome::Rejected(IngestError::from_stage(&e));
+        }
+        other => other.map(|verdict| {
+            verdict.unwrap_or_else(|e| ModerationSummary {
+                action: ModerationAction::Hold,
+                hints: vec![HintSummary {
+                    code: "moderation-failed".to_owned(),
+                    severity: "critical".to_owned(),
+                    score: 1.0,
+                    detail: format!("moderation could not judge the frame, so it is held: {e}"),
+                }],
+                pdq_hash: String::new(),
+            })
+        }),
+    };
+
+    if let Some(summary) = moderation
+        .as_ref()
+        .filter(|m| m.action == ModerationAction::Hold)
+    {
+        let held = HeldFrame {
+            stream: stream.name.clone(),
+            seq: job.seq,
+            fragment_sha256: sha_hex(&job.sha256),
+            capture_time: job.capture_time,
+            held_at: epoch_millis(),
+            moderation: summary.clone(),
+        };
+        if let Err(e) = shared.store.hold(&held) {
+            return FrameOutcome::Rejected(IngestError::StageFailed(format!(
+                "recording the held frame: {e}"
+            )));
+        }
+        metrics.held(&stream.name);
+        return FrameOutcome::Held(Arc::new(held));
+    }
+
+    let publish_started = Instant::now();
+    let late = shared.is_late(stream, job.seq);
+    let mut frame = PublishedFrame {
+        stream: stream.name.clone(),
+        seq: job.seq,
+        fragment_sha256: sha_hex(&job.sha256),
+        capture_time: job.capture_time,
+        published_at: 0,
+        late,
+        stages: ran,
+        renditions: Vec::new(),
+        failed,
+        moderation,
+        latency_ms: latency,
+    };
+    // The record on disk carries the latencies, so they are measured up to
+    // the moment before it is written; the rename that follows is the only
+    // step not counted.
+    frame.published_at = epoch_millis();
+    frame.latency_ms.publish = millis(publish_started);
+    frame.latency_ms.ingest_to_publish = millis(job.received_at);
+    frame.latency_ms.capture_to_publish = job.capture_time.and_then(|captured| {
+        let ms = frame.published_at - captured;
+        if ms < 0 {
+            metrics.clock_skew(&stream.name);
+            None
+        } else {
+            Some(ms as f64)
+        }
+    });
+    if let Err(e) = shared.store.publish(&mut frame, &renditions) {
+        return FrameOutcome::Rejected(IngestError::StageFailed(format!(
+            "storing the renditions: {e}"
+        )));
+    }
+    metrics
+        .stage("publish")
+        .observe(millis(publish_started) / 1000.0);
+    let ingest_to_publish = job.received_at.elapsed().as_secs_f64();
+    metrics
+        .ingest_to_publish(&stream.name)
+        .observe(ingest_to_publish);
+    if let Some(ms) = frame.latency_ms.capture_to_publish {
+        metrics.capture_to_publish(&stream.name).observe(
+            ms / 1000.0 + (ingest_to_publish - frame.latency_ms.ingest_to_publish / 1000.0),
+        );
+    }
+    metrics.published(&stream.name, late);
+    shared.quality.offer(
+        metrics,
+        QualitySample {
+            source: source.bytes,
+            renditions: renditions
+                .into_iter()
+                .map(|(name, image)| {
+                    let crop = config
+                        .variants
+                        .iter()
+                        .find(|v| v.name == name)
+                        .and_then(|v| v.crop);
+                    (name, image, crop)
+                })
+                .collect(),
+        },
+    );
+    FrameOutcome::Published(Arc::new(frame))
+}
+
+struct SourceFrame {
+    format: ImageFormat,
+    bytes: Bytes,
+}
+
+/// Checks that a fragment is a whole JPEG, PNG or WebP file: decoders are
+/// lenient with truncated data (they fill in the missing rows), and a
+/// camera's cut-off upload must not be published as a half-grey frame.
+pub(crate) fn check_complete(body: &[u8]) -> Result<(), IngestError> {
+    let truncated =
+        |format: &str| IngestError::Unprocessable(format!("the {format} fragment is truncated"));
+    match ImageFormat::sniff(body) {
+        Some(ImageFormat::Jpeg) => {
+            // The end-of-image marker cannot occur inside entropy-coded
+            // data (0xFF is stuffed there), so a whole file has one near its
+            // end; some encoders add a few bytes of padding after it.
+            let tail = &body[body.len().saturating_sub(4096)..];
+            if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+                Ok(())
+            } else {
+                Err(truncated("JPEG"))
+            }
+        }
+        Some(ImageFormat::Png) => {
+            let tail = &body[body.len().saturating_sub(12)..];
+            if tail.len() == 12 && &tail[4..8] == b"IEND" {
+                Ok(())
+            } else {
+                Err(truncated("PNG"))
+            }
+        }
+        Some(ImageFormat::Webp) => {
+            let declared = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
+            if declared + 8 <= body.len() {
+                Ok(())
+            } else {
+                Err(truncated("WebP"))
+            }
+        }
+        Some(other) => Err(IngestError::UnsupportedFormat(format!(
+            "{} fragments are not accepted; send JPEG, PNG or WebP",
+            other.content_type()
+        ))),
+        None => Err(IngestError::Unprocessable(
+            "the body is not a JPEG, PNG or WebP image".to_owned(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_fragments_are_refused() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        jpeg.extend(std::iter::repeat_n(0x11, 10_000));
+        assert!(matches!(
+            check_complete(&jpeg),
+            Err(IngestError::Unprocessable(_))
+        ));
+        jpeg.extend([0xFF, 0xD9]);
+        assert!(check_complete(&jpeg).is_ok());
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend([0, 0, 0, 0]);
+        assert!(check_complete(&png).is_err());
+        png.extend(b"\0\0\0\0IEND\xAE\x42\x60\x82");
+        assert!(check_complete(&png).is_ok());
+        let mut webp = b"RIFF\x10\0\0\0WEBPVP8 ".to_vec();
+        assert!(check_complete(&webp).is_err());
+        webp.extend([0; 8]);
+        assert!(check_complete(&webp).is_ok());
+        assert!(matches!(
+            check_complete(b"GIF89a......"),
+            Err(IngestError::UnsupportedFormat(_))
+        ));
+        assert!(matches!(
+            check_complete(b"hello"),
+            Err(IngestError::Unprocessable(_))
+        ));
+    }
+}
