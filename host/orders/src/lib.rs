@@ -37,6 +37,8 @@ pub mod model;
 pub mod problem;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -166,7 +168,7 @@ async fn sweep_while_alive(service: Weak<Service>, interval: Duration) {
             tracing::warn!(error = %e, "sweeping expired reservations failed; will retry");
         }
         tick += 1;
-        if tick % prune_every == 0
+        if tick.is_multiple_of(prune_every)
             && let Err(e) = service.forget_old_keys().await
         {
             tracing::warn!(error = %e, "pruning old idempotency keys failed; will retry");

@@ -78,12 +78,29 @@ impl From<ApiProblem> for Refusal {
     }
 }
 
-/// What a command did: its reply, the drop state it changed, and whether
-/// its writes stand even though the reply is a problem (a confirm that
-/// finds its hold expired releases it and answers 410).
+/// What a command did: its reply and the drop state it changed. A problem
+/// reply can come with writes that stand: a confirm that finds its hold
+/// expired releases the units and answers 410.
 struct Done {
     reply: Reply,
     event: Option<DropEvent>,
+}
+
+/// Where an idempotent request ended inside its transaction.
+enum Step {
+    /// The key had a stored reply: nothing to commit.
+    Replay(Reply),
+    /// The command ran and its reply is stored: commit.
+    Done(Done),
+}
+
+impl Step {
+    fn into_reply(self) -> Reply {
+        match self {
+            Self::Replay(reply) => reply,
+            Self::Done(done) => done.reply,
+        }
+    }
 }
 
 fn failed(e: StoreError) -> ApiProblem {
@@ -138,34 +155,59 @@ impl Service {
     ) -> Result<Reply, ApiProblem> {
         let _claim = self.in_flight.claim(scope, key, fingerprint)?;
         let mut tx = self.store.begin().await.map_err(failed)?;
+        let outcome = self
+            .execute_in(&mut tx, scope, key, fingerprint, command)
+            .await;
+        let Ok(Step::Done(done)) = outcome else {
+            // Roll back now rather than when the connection is next used:
+            // on PostgreSQL the key's advisory lock lasts until then.
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "rolling back an idempotent request failed");
+            }
+            return outcome.map(Step::into_reply);
+        };
+        tx.commit().await.map_err(failed)?;
+        if let Some(event) = done.event {
+            // Nobody listening is fine.
+            let _ = self.events.send(event);
+        }
+        Ok(done.reply)
+    }
+
+    async fn execute_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        scope: &'static str,
+        key: &IdempotencyKey,
+        fingerprint: [u8; 32],
+        command: Command,
+    ) -> Result<Step, ApiProblem> {
         if !self
             .store
-            .try_lock_key(&mut tx, scope, key)
+            .try_lock_key(tx, scope, key)
             .await
             .map_err(failed)?
         {
             return Err(ApiProblem::idempotency_key_in_use());
         }
-        if let Some(stored) = store::find_key(&mut tx, scope, key).await.map_err(failed)? {
+        if let Some(stored) = store::find_key(tx, scope, key).await.map_err(failed)? {
             if stored.fingerprint != fingerprint {
                 return Err(ApiProblem::idempotency_key_reused());
             }
-            return Ok(Reply {
+            return Ok(Step::Replay(Reply {
                 status: stored.status,
                 body: stored.body,
-            });
+            }));
         }
         let now = Timestamp::now();
-        store::savepoint(&mut tx).await.map_err(failed)?;
-        let done = match self.run(&mut tx, command, now).await {
+        store::savepoint(tx).await.map_err(failed)?;
+        let done = match self.run(tx, command, now).await {
             Ok(done) => {
-                store::release_savepoint(&mut tx).await.map_err(failed)?;
+                store::release_savepoint(tx).await.map_err(failed)?;
                 done
             }
             Err(Refusal::Rejected(problem)) => {
-                store::rollback_to_savepoint(&mut tx)
-                    .await
-                    .map_err(failed)?;
+                store::rollback_to_savepoint(tx).await.map_err(failed)?;
                 Done {
                     reply: Reply::problem(&problem),
                     event: None,
@@ -174,7 +216,7 @@ impl Service {
             Err(Refusal::Failed(e)) => return Err(failed(e)),
         };
         store::save_key(
-            &mut tx,
+            tx,
             scope,
             key,
             &fingerprint,
@@ -184,12 +226,7 @@ impl Service {
         )
         .await
         .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
-        if let Some(event) = done.event {
-            // Nobody listening is fine.
-            let _ = self.events.send(event);
-        }
-        Ok(done.reply)
+        Ok(Step::Done(done))
     }
 
     async fn run(
