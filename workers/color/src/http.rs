@@ -136,7 +136,25 @@ fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
 }
 
 fn analyze_route(request: &Request, config: &Config) -> Result<Response, ColorError> {
-    let pairs = query_pairs(request.query())?;
+    let body = read_body(request)?;
+    let analysis = analyze_image(
+        &body.image,
+        request.query(),
+        body.profile.as_deref(),
+        config,
+    )?;
+    Ok(Response::json(200, &analysis))
+}
+
+/// The analysis of `image` with the options of `POST /v1/color/analyze`
+/// (`query`), against `uploaded_profile` (JSON) when given.
+pub fn analyze_image(
+    image: &[u8],
+    query: &str,
+    uploaded_profile: Option<&str>,
+    config: &Config,
+) -> Result<analyze::Analysis, ColorError> {
+    let pairs = query_pairs(query)?;
     let mut allowed = CHART_KEYS.to_vec();
     allowed.push("profile");
     if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
@@ -145,7 +163,6 @@ fn analyze_route(request: &Request, config: &Config) -> Result<Response, ColorEr
         )));
     }
     let chart = ChartOptions::from_pairs(&pairs)?;
-    let body = read_body(request)?;
     let ops = ColorOps {
         profile: pairs
             .iter()
@@ -156,24 +173,35 @@ fn analyze_route(request: &Request, config: &Config) -> Result<Response, ColorEr
     };
     let uploads = Uploads {
         cube: None,
-        profile: body.profile.as_deref(),
+        profile: uploaded_profile,
     };
     let assets = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
-    let source = pipeline::colour_manage(&body.image, &config.limits)?;
-    let analysis = analyze::analyze(&source, chart.as_ref(), assets.profile.as_ref())?;
-    Ok(Response::json(200, &analysis))
+    let source = pipeline::colour_manage(image, &config.limits)?;
+    analyze::analyze(&source, chart.as_ref(), assets.profile.as_ref())
 }
 
 /// A fitted profile (storable as is: readers ignore `fit`) with its report.
-#[derive(Serialize)]
-struct FittedProfile {
+#[derive(Debug, Clone, Serialize)]
+pub struct FittedProfile {
     #[serde(flatten)]
-    profile: CameraProfile,
-    fit: chart::ChartReport,
+    pub profile: CameraProfile,
+    pub fit: chart::ChartReport,
 }
 
 fn fit_profile(request: &Request, config: &Config) -> Result<Response, ColorError> {
-    let pairs = query_pairs(request.query())?;
+    let body = read_body(request)?;
+    let fitted = fit_profile_image(&body.image, request.query(), config)?;
+    Ok(Response::json(201, &fitted))
+}
+
+/// Fits a profile from the chart capture `image` with the options of
+/// `POST /v1/color/profiles` (`query`).
+pub fn fit_profile_image(
+    image: &[u8],
+    query: &str,
+    config: &Config,
+) -> Result<FittedProfile, ColorError> {
+    let pairs = query_pairs(query)?;
     if let Some((key, _)) = pairs
         .iter()
         .find(|(k, _)| !CHART_KEYS.contains(&k.as_str()))
@@ -190,11 +218,10 @@ fn fit_profile(request: &Request, config: &Config) -> Result<Response, ColorErro
     let options = ChartOptions::from_pairs(&pairs)?.ok_or_else(|| {
         ColorError::bad_option("give the chart's patch centres: grid=X0,Y0,X1,Y1 or patches=...")
     })?;
-    let body = read_body(request)?;
-    let source = pipeline::colour_manage(&body.image, &config.limits)?;
+    let source = pipeline::colour_manage(image, &config.limits)?;
     let (profile, fit) =
         chart::fit_profile(&source.image, &options.layout, &options.name, options.kind)?;
-    Ok(Response::json(201, &FittedProfile { profile, fit }))
+    Ok(FittedProfile { profile, fit })
 }
 
 #[cfg(test)]

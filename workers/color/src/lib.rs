@@ -14,3 +14,6 @@ pub mod pipeline;
 pub mod profile;
 pub mod transfer;
 pub mod white_balance;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
