@@ -4,7 +4,8 @@
 //! header (dimensions and EXIF orientation) and check the pixel count, decode
 //! (JPEG at 1/2, 1/4 or 1/8 scale when the caller needs less), apply the
 //! orientation so that every later step works in display coordinates. The ICC
-//! profile is carried along untouched for colour management.
+//! profile is returned untouched; converting to sRGB is the caller's step
+//! ([`crate::icc::to_srgb`]).
 
 use std::io::Cursor;
 
@@ -23,7 +24,8 @@ pub struct Decoded {
     /// WebP with alpha, every GIF); JPEG never does.
     pub has_alpha: bool,
     /// The embedded ICC profile, if any, as the decoder found it. The pixels
-    /// are in that profile's space (sRGB when there is none).
+    /// are still in that profile's space: callers that need sRGB convert
+    /// with [`crate::icc::to_srgb`] (the thumbnail and colour workers do).
     pub icc_profile: Option<Vec<u8>>,
     /// The source format.
     pub format: Format,
@@ -251,5 +253,199 @@ fn from_image_error(error: ImageError) -> ImagingError {
         ImageError::Unsupported(e) => ImagingError::Unsupported(e.to_string()),
         ImageError::Limits(e) => ImagingError::Corrupt(format!("decoder limit: {e}")),
         other => ImagingError::Corrupt(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{
+        jpeg_with_exif_orientation, png_header_only, progressive_jpeg, two_frame_gif,
+    };
+    use crate::{encode, quality};
+    use image::Rgba;
+
+    fn photo(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/photos")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A 64x32 grey image with a red 8x8 block in its top-left corner.
+    fn marked() -> RgbaImage {
+        RgbaImage::from_fn(64, 32, |x, y| {
+            if x < 8 && y < 8 {
+                Rgba([255, 0, 0, 255])
+            } else {
+                Rgba([128, 128, 128, 255])
+            }
+        })
+    }
+
+    fn is_red(image: &RgbaImage, x: u32, y: u32) -> bool {
+        let [r, g, b, _] = image.get_pixel(x, y).0;
+        r > 200 && g < 60 && b < 60
+    }
+
+    #[test]
+    fn decodes_the_fixture_photos() {
+        for (name, format) in [
+            ("astronaut.png", Format::Png),
+            ("rocket.jpg", Format::Jpeg),
+            ("hubble_deep_field.jpg", Format::Jpeg),
+            ("coffee.png", Format::Png),
+        ] {
+            let decoded = decode(&photo(name), &Limits::default()).unwrap();
+            assert_eq!(decoded.format, format, "{name}");
+            assert_eq!(decoded.image.dimensions(), decoded.full_size, "{name}");
+            assert!(!decoded.has_alpha || format == Format::Png, "{name}");
+        }
+    }
+
+    /// Where the stored top-left corner of a W x H image is displayed under
+    /// each EXIF orientation (the EXIF 2.32 definitions), in display pixels.
+    #[test]
+    fn applies_every_exif_orientation() {
+        let (w, h) = (64, 32);
+        let corners = [
+            (1, (w, h), (0, 0)),
+            (2, (w, h), (w - 1, 0)),
+            (3, (w, h), (w - 1, h - 1)),
+            (4, (w, h), (0, h - 1)),
+            (5, (h, w), (0, 0)),
+            (6, (h, w), (h - 1, 0)),
+            (7, (h, w), (h - 1, w - 1)),
+            (8, (h, w), (0, w - 1)),
+        ];
+        for (orientation, size, (cx, cy)) in corners {
+            let jpeg = jpeg_with_exif_orientation(&marked(), 95, orientation).unwrap();
+            let limits = Limits::default();
+            assert_eq!(probe(&jpeg, &limits).unwrap().width, size.0);
+            let decoded = decode(&jpeg, &limits).unwrap();
+            assert_eq!(
+                decoded.image.dimensions(),
+                size,
+                "orientation {orientation}"
+            );
+            // Sample 3 px inside the marker from the displayed corner.
+            let x = if cx == 0 { 3 } else { cx - 3 };
+            let y = if cy == 0 { 3 } else { cy - 3 };
+            assert!(is_red(&decoded.image, x, y), "orientation {orientation}");
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_before_decoding() {
+        let png = photo("coffee.png");
+        let small = Limits {
+            max_bytes: png.len() as u64 - 1,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(&png, &small),
+            Err(ImagingError::TooLarge {
+                what: "size in bytes",
+                ..
+            })
+        ));
+        // No pixel data at all: only a header check can say "too large".
+        let bomb = png_header_only(10_000, 10_000);
+        assert!(matches!(
+            decode(&bomb, &Limits::default()),
+            Err(ImagingError::TooLarge {
+                what: "size in pixels",
+                actual: 100_000_000,
+                ..
+            })
+        ));
+        // The same header within the limit is just corrupt.
+        assert!(matches!(
+            decode(&png_header_only(100, 100), &Limits::default()),
+            Err(ImagingError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn corrupt_and_unknown_bytes() {
+        // zune-jpeg, like browsers, shows what a truncated JPEG holds; a
+        // truncated PNG fails its checksums.
+        let png = photo("coffee.png");
+        let result = decode(&png[..png.len() / 3], &Limits::default()).map(|d| d.full_size);
+        assert!(
+            matches!(result, Err(ImagingError::Corrupt(_))),
+            "{result:?}"
+        );
+        let jpeg = photo("rocket.jpg");
+        let mut garbage = jpeg[..4].to_vec();
+        garbage.extend(std::iter::repeat_n(0x55, 4000));
+        let result = decode(&garbage, &Limits::default()).map(|d| d.full_size);
+        assert!(
+            matches!(result, Err(ImagingError::Corrupt(_))),
+            "{result:?}"
+        );
+        assert!(matches!(
+            decode(b"BM not a supported format", &Limits::default()),
+            Err(ImagingError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn jpeg_shrink_on_load_keeps_at_least_the_target() {
+        let source = decode(&photo("rocket.jpg"), &Limits::default()).unwrap();
+        let (w, h) = source.image.dimensions();
+        let jpeg = encode(&source.image, Format::Jpeg, 90).unwrap();
+        let limits = Limits::default();
+        for (target, reduction) in [((w / 8, h / 8), 8), ((w / 4, 1), 4), ((w / 2 + 1, 1), 1)] {
+            let decoded = decode_at_least(&jpeg, &limits, target).unwrap();
+            assert_eq!(
+                decoded.image.dimensions(),
+                (w.div_ceil(reduction), h.div_ceil(reduction)),
+                "target {target:?}"
+            );
+            assert_eq!(decoded.full_size, (w, h));
+        }
+        // Rotated sources: the target is in display orientation.
+        let rotated = jpeg_with_exif_orientation(&source.image, 90, 6).unwrap();
+        let decoded = decode_at_least(&rotated, &limits, (h / 4, w / 4)).unwrap();
+        assert_eq!(decoded.image.dimensions(), (h.div_ceil(4), w.div_ceil(4)));
+        assert_eq!(decoded.full_size, (h, w));
+        // The reduced decode looks like the full one, downscaled.
+        let quarter = decode_at_least(&jpeg, &limits, (w / 4, h / 4))
+            .unwrap()
+            .image;
+        let reference = crate::resize(
+            &decode(&jpeg, &limits).unwrap().image,
+            crate::SourceRect::full(&source.image),
+            quarter.width(),
+            quarter.height(),
+            crate::Filter::Lanczos3,
+        );
+        assert!(quality::ssim_luma(&reference, &quarter) > 0.9);
+    }
+
+    #[test]
+    fn progressive_jpeg_gif_and_webp() {
+        let source = decode(&photo("astronaut.png"), &Limits::default())
+            .unwrap()
+            .image;
+        let limits = Limits::default();
+        let baseline = decode(&encode(&source, Format::Jpeg, 90).unwrap(), &limits).unwrap();
+        let progressive = decode(&progressive_jpeg(&source, 90).unwrap(), &limits).unwrap();
+        assert!(quality::psnr(&baseline.image, &progressive.image) > 40.0);
+        let small =
+            decode_at_least(&progressive_jpeg(&source, 90).unwrap(), &limits, (128, 128)).unwrap();
+        assert_eq!(small.image.dimensions(), (128, 128));
+
+        let gif = decode(&two_frame_gif(&source).unwrap(), &limits).unwrap();
+        assert_eq!(gif.format, Format::Gif);
+        assert!(
+            quality::psnr(&source, &gif.image) > 20.0,
+            "the first frame, not the blank one"
+        );
+
+        let webp = decode(&encode(&source, Format::Webp, 80).unwrap(), &limits).unwrap();
+        assert_eq!(webp.format, Format::Webp);
+        assert_eq!(webp.image, source, "WebP output is lossless");
     }
 }

@@ -1,7 +1,6 @@
-//! Encoding RGBA pixels to JPEG, PNG or WebP. No metadata is ever written:
+//! Encoding RGBA pixels to JPEG (jpeg-encoder), PNG or WebP (image). No metadata is ever written:
 //! outputs carry pixels only (EXIF, XMP and ICC are stripped).
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbaImage};
@@ -16,19 +15,13 @@ use crate::{Format, ImagingError};
 /// white (callers that want another background flatten first). WebP output is
 /// lossless: the `image` crate's WebP encoder has no lossy mode.
 pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>, ImagingError> {
+    if format == Format::Jpeg {
+        return encode_jpeg(image, quality, false);
+    }
     let (width, height) = image.dimensions();
     let opaque = image.pixels().all(|p| p.0[3] == 255);
     let mut out = Vec::new();
     let result = match format {
-        Format::Jpeg => {
-            let rgb = flatten_on_white(image);
-            JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)).write_image(
-                &rgb,
-                width,
-                height,
-                ExtendedColorType::Rgb8,
-            )
-        }
         Format::Png => {
             let encoder =
                 PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
@@ -46,13 +39,38 @@ pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>,
                 encoder.write_image(image, width, height, ExtendedColorType::Rgba8)
             }
         }
-        Format::Gif | Format::Avif => {
+        Format::Jpeg | Format::Gif | Format::Avif => {
             return Err(ImagingError::Encode(format!(
                 "{format} output is not supported"
             )));
         }
     };
     result.map_err(|e| ImagingError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Baseline (or `progressive`) JPEG, 4:2:0, standard quantisation tables
+/// scaled by `quality`, translucent pixels composited over white.
+pub(crate) fn encode_jpeg(
+    image: &RgbaImage,
+    quality: u8,
+    progressive: bool,
+) -> Result<Vec<u8>, ImagingError> {
+    let (width, height) = image.dimensions();
+    let too_big = || ImagingError::Encode(format!("{width}x{height} exceeds JPEG's 65535 limit"));
+    let width = u16::try_from(width).map_err(|_| too_big())?;
+    let height = u16::try_from(height).map_err(|_| too_big())?;
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_progressive(progressive);
+    encoder
+        .encode(
+            &flatten_on_white(image),
+            width,
+            height,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .map_err(|e| ImagingError::Encode(e.to_string()))?;
     Ok(out)
 }
 

@@ -20,6 +20,7 @@
 //! Decoding is an ordered list of steps, each a small function in
 //! [`decode`](mod@decode): sniff, probe the header, check limits, decode
 //! (at a reduced scale for JPEG when [`decode_at_least`] allows it), orient.
+//! [`icc::to_srgb`] then converts ICC-tagged pixels to sRGB.
 
 mod decode;
 mod encode;
@@ -28,6 +29,7 @@ mod format;
 pub mod icc;
 pub mod quality;
 mod resize;
+pub mod testing;
 
 pub use decode::{Decoded, Probe, decode, decode_at_least, probe};
 pub use encode::encode;

@@ -126,6 +126,7 @@ mod tests {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
     }
 
+    /// The stored pixels, as scikit-image read them: no colour management.
     fn load(path: &std::path::Path) -> RgbaImage {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         crate::decode(&bytes, &crate::Limits::default())
