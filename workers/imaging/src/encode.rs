@@ -13,7 +13,8 @@ use crate::{Format, ImagingError};
 /// the lossless formats. Fully opaque images are written without an alpha
 /// channel; JPEG, which has none, gets translucent pixels composited over
 /// white (callers that want another background flatten first). WebP output is
-/// lossless: the `image` crate's WebP encoder has no lossy mode.
+/// lossless: the `image` crate's WebP encoder has no lossy mode. AVIF needs
+/// the `avif` feature.
 pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>, ImagingError> {
     if format == Format::Jpeg {
         return encode_jpeg(image, quality, false);
@@ -39,7 +40,24 @@ pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>,
                 encoder.write_image(image, width, height, ExtendedColorType::Rgba8)
             }
         }
-        Format::Jpeg | Format::Gif | Format::Avif => {
+        #[cfg(feature = "avif")]
+        Format::Avif => {
+            // Speed 9 of 10: a 320-px thumbnail in tens of milliseconds; the
+            // slower settings buy a few percent of size at many times the cost.
+            image::codecs::avif::AvifEncoder::new_with_speed_quality(
+                &mut out,
+                10,
+                quality.clamp(1, 100),
+            )
+            .write_image(image, width, height, ExtendedColorType::Rgba8)
+        }
+        #[cfg(not(feature = "avif"))]
+        Format::Avif => {
+            return Err(ImagingError::Encode(
+                "this build has no AVIF encoder (feature `avif`)".to_owned(),
+            ));
+        }
+        Format::Jpeg | Format::Gif => {
             return Err(ImagingError::Encode(format!(
                 "{format} output is not supported"
             )));
