@@ -27,8 +27,8 @@ use crate::geometry::{Plan, Rect, plan};
 use crate::options::{EncodeFormat, Gravity, OutputFormat, Rgba, ThumbnailSpec};
 use crate::{ThumbnailError, smart};
 
-/// Whether this build encodes AVIF.
-pub const AVIF_AVAILABLE: bool = false;
+/// Whether this build encodes AVIF (the `avif` feature).
+pub const AVIF_AVAILABLE: bool = cfg!(feature = "avif");
 
 /// An encoded thumbnail.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use studio_edge_imaging::testing::{
 };
 use studio_edge_imaging::{Format, ImagingError, Limits, decode, encode, icc, quality, sniff};
 use studio_edge_thumbnail::options::OutputFormat;
+use studio_edge_thumbnail::pipeline::AVIF_AVAILABLE;
 use studio_edge_thumbnail::{ThumbnailError, parse_options, render, render_many};
 
 const PHOTOS: [&str; 7] = [
@@ -142,13 +143,14 @@ fn errors_map_to_their_kinds() {
     let crop = parse_options("crop=0:0:5000:10").unwrap();
     let outside = render(&photo_bytes("rocket.jpg"), &crop, &limits).unwrap_err();
     assert!(matches!(outside, ThumbnailError::BadOption { ref option, .. } if option == "crop"));
-    let avif = parse_options("format=avif").unwrap();
-    assert_eq!(
-        render(&photo_bytes("rocket.jpg"), &avif, &limits)
-            .unwrap_err()
-            .status(),
-        400
-    );
+    let avif = parse_options("w=64&format=avif").unwrap();
+    let result = render(&photo_bytes("rocket.jpg"), &avif, &limits);
+    if AVIF_AVAILABLE {
+        let rendered = result.unwrap();
+        assert_eq!(sniff(&rendered.bytes), Some(Format::Avif));
+    } else {
+        assert_eq!(result.unwrap_err().status(), 400);
+    }
 }
 
 #[test]
@@ -165,16 +167,29 @@ fn auto_format_follows_accept_and_transparency() {
     };
     spec.format = browser.clone();
     // Lossless WebP would be several times larger than JPEG for a photo.
+    let photo_format = if AVIF_AVAILABLE {
+        Format::Avif
+    } else {
+        Format::Jpeg
+    };
     assert_eq!(
         render(&source, &spec, &limits).unwrap().format,
-        Format::Jpeg
+        photo_format
     );
     let translucent = RgbaImage::from_pixel(40, 40, image::Rgba([10, 20, 30, 100]));
     let png = encode(&translucent, Format::Png, 80).unwrap();
     let mut spec = parse_options("w=20").unwrap();
     assert_eq!(render(&png, &spec, &limits).unwrap().format, Format::Png);
     spec.format = browser;
-    assert_eq!(render(&png, &spec, &limits).unwrap().format, Format::Webp);
+    let translucent_format = if AVIF_AVAILABLE {
+        Format::Avif
+    } else {
+        Format::Webp
+    };
+    assert_eq!(
+        render(&png, &spec, &limits).unwrap().format,
+        translucent_format
+    );
     // JPEG output is flattened onto the background.
     let spec = parse_options("w=20&format=jpeg&bg=ff0000").unwrap();
     let jpeg = render(&png, &spec, &limits).unwrap();
