@@ -23,6 +23,7 @@ use crate::events::{DropBoard, DropUpdate, StreamEvent, channel};
 use crate::metrics::{Metrics, RejectReason};
 use crate::pipeline;
 use crate::quality::QualitySampler;
+use crate::shrink::VariantNeed;
 use crate::stages::{FrameStages, StageError};
 use crate::store::{FrameStore, HeldFrame, PublishedFrame};
 use crate::streams::{
@@ -129,6 +130,9 @@ pub enum FrameOutcome {
 pub(crate) struct StreamSettings {
     pub config: StreamConfig,
     pub blocklist: Vec<String>,
+    /// What each rendition needs from the frame; `None` without a
+    /// thumbnail stage (the frame is then published as it is).
+    pub needs: Option<Vec<VariantNeed>>,
 }
 
 /// A fragment waiting for the pipeline.
@@ -363,9 +367,10 @@ impl Ingest {
         self.shared.metrics_text()
     }
 
-    /// The ingest-to-publish latency histogram of a stream.
-    pub fn ingest_to_publish(&self, stream: &str) -> Arc<crate::metrics::Histogram> {
-        self.shared.metrics.ingest_to_publish(stream)
+    /// The histogram of one pipeline stage (`queue`, `color`, `thumbnails`,
+    /// `moderation`, `publish`).
+    pub fn stage_histogram(&self, stage: &'static str) -> Arc<crate::metrics::Histogram> {
+        self.shared.metrics.stage(stage)
     }
 
     /// Sends a frame straight into the pipeline as `PUT` would (after
@@ -481,13 +486,24 @@ impl Shared {
     /// Checks a stream's variants and colour ops with the stages that will
     /// run them, and loads its blocklist.
     fn check_settings(&self, config: &StreamConfig) -> Result<Arc<StreamSettings>, String> {
-        if let Some(thumbnails) = &self.stages.thumbnails {
-            for variant in &config.variants {
-                thumbnails
-                    .check(variant)
-                    .map_err(|e| format!("variant {:?}: {e}", variant.name))?;
-            }
-        }
+        let needs = match &self.stages.thumbnails {
+            Some(thumbnails) => Some(
+                config
+                    .variants
+                    .iter()
+                    .map(|variant| {
+                        let output = thumbnails
+                            .check(variant)
+                            .map_err(|e| format!("variant {:?}: {e}", variant.name))?;
+                        Ok(VariantNeed {
+                            output,
+                            crop: variant.crop,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
+            ),
+            None => None,
+        };
         if let (Some(color), Some(ops)) = (&self.stages.color, &config.color) {
             color.check(ops).map_err(|e| format!("colour ops: {e}"))?;
         }
@@ -499,6 +515,7 @@ impl Shared {
         Ok(Arc::new(StreamSettings {
             config: config.clone(),
             blocklist,
+            needs,
         }))
     }
 

@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "native")]
+pub mod bench;
 pub mod demo;
 mod events;
 mod http;
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod native;
 mod pipeline;
 mod quality;
+mod shrink;
 pub mod stages;
 mod store;
 pub mod streams;
@@ -48,7 +51,7 @@ pub use ingest::{
 };
 pub use stages::{
     ColorStage, EncodedImage, FrameStages, HintSummary, ImageFormat, ModerationAction,
-    ModerationStage, ModerationSummary, Region, StageError, ThumbnailStage, VariantSpec,
+    ModerationStage, ModerationSummary, OutputBox, Region, StageError, ThumbnailStage, VariantSpec,
 };
 pub use store::{FailedRendition, HeldFrame, Latencies, PublishedFrame, RenditionRecord};
 pub use streams::{StreamConfig, StreamsError};

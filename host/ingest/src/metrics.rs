@@ -65,6 +65,12 @@ impl Histogram {
         self.data.lock().expect("histogram lock").count
     }
 
+    /// The mean observation; `None` before any.
+    pub fn mean(&self) -> Option<f64> {
+        let data = self.data.lock().expect("histogram lock");
+        (data.count > 0).then(|| data.sum / data.count as f64)
+    }
+
     /// The `q` quantile estimated from the buckets (upper bound of the
     /// bucket it falls in), as Prometheus' `histogram_quantile` would
     /// bound it; `None` before any observation.

@@ -1,12 +1,149 @@
 //! Stages that call the worker crates natively, for tests, benchmarks and
 //! tools. The host runs the same crates as wasm components instead.
 
-use studio_edge_imaging::Limits;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use studio_edge_color::assets::{AssetDir, Assets, Uploads};
+use studio_edge_color::ops::ColorOps;
+use studio_edge_imaging::{Format, Limits};
 use studio_edge_moderation::{Action, Blocklist, Hash256, ModerationConfig, Severity};
+use studio_edge_thumbnail::ThumbnailSpec;
 
 use crate::stages::{
-    HintSummary, ModerationAction, ModerationStage, ModerationSummary, StageError,
+    ColorStage, EncodedImage, HintSummary, ImageFormat, ModerationAction, ModerationStage,
+    ModerationSummary, OutputBox, StageError, ThumbnailStage, VariantSpec,
 };
+
+/// The colour, thumbnail and moderation stages, all native.
+pub fn stages(color_assets: Option<AssetDir>) -> crate::FrameStages {
+    crate::FrameStages {
+        color: Some(Arc::new(NativeColor::new(color_assets))),
+        thumbnails: Some(Arc::new(NativeThumbnails::default())),
+        moderation: Some(Arc::new(NativeModeration::new(ModerationConfig::default()))),
+    }
+}
+
+/// An error reported with an HTTP status, as the workers' errors are.
+fn from_status(status: u16, text: String) -> StageError {
+    match status {
+        400 => StageError::BadOption(text),
+        413 => StageError::TooLarge(text),
+        415 => StageError::UnsupportedFormat(text),
+        422 => StageError::Unprocessable(text),
+        _ => StageError::Internal(text),
+    }
+}
+
+fn format_of(format: Format) -> ImageFormat {
+    match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Webp => ImageFormat::Webp,
+        Format::Gif => ImageFormat::Gif,
+        Format::Avif => ImageFormat::Avif,
+    }
+}
+
+/// `studio_edge_color::pipeline::correct`, with each stream's ops parsed and
+/// its LUT and profile loaded once.
+pub struct NativeColor {
+    assets_dir: Option<AssetDir>,
+    limits: Limits,
+    prepared: Mutex<HashMap<String, Arc<(ColorOps, Assets)>>>,
+}
+
+impl NativeColor {
+    /// `assets_dir` holds `luts/<name>.cube` and `profiles/<name>.json`.
+    pub fn new(assets_dir: Option<AssetDir>) -> Self {
+        Self {
+            assets_dir,
+            limits: Limits::default(),
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn prepare(&self, ops: &str) -> Result<Arc<(ColorOps, Assets)>, StageError> {
+        if let Some(prepared) = self.prepared.lock().expect("colour cache lock").get(ops) {
+            return Ok(prepared.clone());
+        }
+        let error =
+            |e: studio_edge_color::error::ColorError| from_status(e.status(), e.to_string());
+        let parsed = ColorOps::parse(ops).map_err(error)?;
+        let assets = Assets::resolve(&parsed, Uploads::default(), self.assets_dir.as_ref())
+            .map_err(error)?;
+        let prepared = Arc::new((parsed, assets));
+        self.prepared
+            .lock()
+            .expect("colour cache lock")
+            .insert(ops.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+}
+
+impl ColorStage for NativeColor {
+    fn check(&self, ops: &str) -> Result<(), StageError> {
+        self.prepare(ops).map(|_| ())
+    }
+
+    fn correct(&self, frame: &[u8], ops: &str) -> Result<EncodedImage, StageError> {
+        let prepared = self.prepare(ops)?;
+        let (ops, assets) = prepared.as_ref();
+        let corrected = studio_edge_color::pipeline::correct(frame, ops, assets, &self.limits)
+            .map_err(|e| from_status(e.status(), e.to_string()))?;
+        Ok(EncodedImage {
+            format: format_of(corrected.format),
+            bytes: corrected.bytes,
+        })
+    }
+}
+
+/// `studio_edge_thumbnail::render_many`.
+#[derive(Default)]
+pub struct NativeThumbnails {
+    limits: Limits,
+}
+
+fn thumbnail_spec(variant: &VariantSpec) -> Result<ThumbnailSpec, StageError> {
+    let mut spec = studio_edge_thumbnail::parse_options(&variant.options)
+        .map_err(|e| from_status(e.status(), e.to_string()))?;
+    if let Some(crop) = variant.crop {
+        spec.crop =
+            studio_edge_thumbnail::options::Region::new(crop.x, crop.y, crop.width, crop.height);
+    }
+    Ok(spec)
+}
+
+impl ThumbnailStage for NativeThumbnails {
+    fn check(&self, variant: &VariantSpec) -> Result<OutputBox, StageError> {
+        let (width, height) = thumbnail_spec(variant)?.device_box();
+        Ok(OutputBox { width, height })
+    }
+
+    fn render(
+        &self,
+        source: &[u8],
+        variants: &[VariantSpec],
+    ) -> Vec<Result<EncodedImage, StageError>> {
+        let specs: Result<Vec<ThumbnailSpec>, StageError> =
+            variants.iter().map(thumbnail_spec).collect();
+        let specs = match specs {
+            Ok(specs) => specs,
+            Err(error) => return variants.iter().map(|_| Err(error.clone())).collect(),
+        };
+        studio_edge_thumbnail::render_many(source, &specs, &self.limits)
+            .into_iter()
+            .map(|rendered| {
+                rendered
+                    .map(|r| EncodedImage {
+                        format: format_of(r.format),
+                        bytes: r.bytes,
+                    })
+                    .map_err(|e| from_status(e.status(), e.to_string()))
+            })
+            .collect()
+    }
+}
 
 /// `studio_edge_moderation::moderate` with a fixed configuration.
 pub struct NativeModeration {
@@ -47,7 +184,9 @@ impl ModerationStage for NativeModeration {
             &Blocklist::from_hashes(hashes),
         )
         .map_err(|e| match e {
-            studio_edge_moderation::ModerationError::Image(image) => imaging_error(image),
+            studio_edge_moderation::ModerationError::Image(image) => {
+                from_status(image.status(), image.to_string())
+            }
             other => StageError::BadOption(other.to_string()),
         })?;
         Ok(ModerationSummary {
@@ -73,16 +212,5 @@ impl ModerationStage for NativeModeration {
                 .collect(),
             pdq_hash: report.metrics.pdq.hash.clone(),
         })
-    }
-}
-
-fn imaging_error(error: studio_edge_imaging::ImagingError) -> StageError {
-    use studio_edge_imaging::ImagingError;
-    let text = error.to_string();
-    match error {
-        ImagingError::TooLarge { .. } => StageError::TooLarge(text),
-        ImagingError::Unsupported(_) => StageError::UnsupportedFormat(text),
-        ImagingError::Corrupt(_) => StageError::Unprocessable(text),
-        ImagingError::Encode(_) => StageError::Internal(text),
     }
 }

@@ -1,5 +1,9 @@
 //! The per-fragment pipeline, one ordered list of steps:
 //!
+//! 0. **shrink**: decode the frame and bring it down to the working size
+//!    the stream's renditions need (see [`shrink`](crate::shrink)); a frame
+//!    that does not decode is rejected here. Skipped without a thumbnail
+//!    stage, when the frame is published as it is.
 //! 1. **colour**: correct the frame with the stream's colour ops (camera
 //!    profile, LUT or wb/ev ops), when the colour stage is configured and
 //!    the stream has ops; otherwise the frame goes on as received.
@@ -18,6 +22,7 @@
 //! WebP file (see [`check_complete`]), so a truncated upload is refused even
 //! by a decoder that would render what it got.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +30,7 @@ use bytes::Bytes;
 
 use crate::ingest::{FrameOutcome, IngestError, Job, Shared, StreamRuntime, sha_hex};
 use crate::quality::QualitySample;
+use crate::shrink;
 use crate::stages::{
     EncodedImage, HintSummary, ImageFormat, ModerationAction, ModerationSummary, StageError,
 };
@@ -64,10 +70,31 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
     };
     metrics.stage("queue").observe(latency.queue / 1000.0);
 
+    let mut working_scale = None;
+    let mut variants = Cow::Borrowed(&config.variants);
+    let frame = match &job.settings.needs {
+        Some(needs) => {
+            let started = Instant::now();
+            let shrunk = shrink::shrink(&job.body, needs);
+            latency.shrink = Some(millis(started));
+            metrics.stage("shrink").observe(millis(started) / 1000.0);
+            match shrunk {
+                Ok(Some(working)) => {
+                    working_scale = Some(working.scale);
+                    variants = Cow::Owned(shrink::scale_variants(&config.variants, working.scale));
+                    Bytes::from(working.bytes)
+                }
+                Ok(None) => job.body.clone(),
+                Err(e) => return FrameOutcome::Rejected(e),
+            }
+        }
+        None => job.body.clone(),
+    };
+
     let source = match (&stages.color, &config.color) {
         (Some(color), Some(ops)) => {
             let started = Instant::now();
-            let corrected = color.correct(&job.body, ops);
+            let corrected = color.correct(&frame, ops);
             latency.color = Some(millis(started));
             metrics.stage("color").observe(millis(started) / 1000.0);
             match corrected {
@@ -82,8 +109,8 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
             }
         }
         _ => SourceFrame {
-            format: ImageFormat::sniff(&job.body).unwrap_or(ImageFormat::Jpeg),
-            bytes: job.body.clone(),
+            format: ImageFormat::sniff(&frame).unwrap_or(ImageFormat::Jpeg),
+            bytes: frame,
         },
     };
 
@@ -93,13 +120,13 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
     match &stages.thumbnails {
         Some(thumbnails) => {
             let started = Instant::now();
-            let results = thumbnails.render(&source.bytes, &config.variants);
+            let results = thumbnails.render(&source.bytes, &variants);
             latency.thumbnails = Some(millis(started));
             metrics
                 .stage("thumbnails")
                 .observe(millis(started) / 1000.0);
             ran.push("thumbnails".to_owned());
-            for (variant, result) in config.variants.iter().zip(results) {
+            for (variant, result) in variants.iter().zip(results) {
                 match result {
                     Ok(image) => renditions.push((variant.name.clone(), image)),
                     Err(e) => {
@@ -187,6 +214,7 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
         capture_time: job.capture_time,
         published_at: 0,
         late,
+        working_scale,
         stages: ran,
         renditions: Vec::new(),
         failed,
@@ -233,8 +261,7 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
             renditions: renditions
                 .into_iter()
                 .map(|(name, image)| {
-                    let crop = config
-                        .variants
+                    let crop = variants
                         .iter()
                         .find(|v| v.name == name)
                         .and_then(|v| v.crop);

@@ -100,6 +100,14 @@ pub struct VariantSpec {
     pub crop: Option<Region>,
 }
 
+/// The output size a rendition asks for, in device pixels (`None`: follows
+/// from the other side and the source's aspect ratio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutputBox {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
 /// Why a stage refused or failed, as in `studio:edge/types.error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StageError {
@@ -168,8 +176,10 @@ pub trait ColorStage: Send + Sync + 'static {
 
 /// Thumbnail renditions of the (corrected) frame.
 pub trait ThumbnailStage: Send + Sync + 'static {
-    /// Checks one variant's options and crop when the stream is configured.
-    fn check(&self, variant: &VariantSpec) -> Result<(), StageError>;
+    /// Checks one variant's options and crop when the stream is configured,
+    /// and says what output size it asks for (the pipeline shrinks each
+    /// frame to the size its renditions need before colour correction).
+    fn check(&self, variant: &VariantSpec) -> Result<OutputBox, StageError>;
 
     /// Renders every variant of one source, decoding it once; one result per
     /// variant, in order.

@@ -55,6 +55,8 @@ pub struct Latencies {
     pub ingest_to_publish: f64,
     pub queue: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnails: Option<f64>,
@@ -78,6 +80,10 @@ pub struct PublishedFrame {
     /// True when a newer sequence number was already published, so this
     /// frame did not become `latest`.
     pub late: bool,
+    /// Working size / frame size when the frame was shrunk before the
+    /// stages (see the pipeline's shrink step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_scale: Option<f64>,
     /// The stages that ran, in order.
     pub stages: Vec<String>,
     pub renditions: Vec<RenditionRecord>,

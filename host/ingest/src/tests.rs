@@ -41,11 +41,7 @@ fn black_frame() -> Vec<u8> {
 }
 
 fn native_stages() -> FrameStages {
-    FrameStages {
-        color: None,
-        thumbnails: None,
-        moderation: Some(Arc::new(NativeModeration::new(ModerationConfig::default()))),
-    }
+    crate::native::stages(None)
 }
 
 struct TestServer {
@@ -223,7 +219,11 @@ async fn an_ingested_frame_reaches_viewers_with_working_renditions() {
     let event = events.next_named("frame").await;
     assert_eq!(event["seq"], 7);
     assert_eq!(event["capture_time"], 1_700_000_000_000i64);
-    assert_eq!(event["stages"], serde_json::json!(["moderation"]));
+    assert_eq!(
+        event["stages"],
+        serde_json::json!(["thumbnails", "moderation"]),
+        "no colour ops configured for cam1"
+    );
     assert!(event["latency_ms"]["ingest_to_publish"].as_f64().unwrap() > 0.0);
     assert!(event["moderation"]["pdq_hash"].as_str().unwrap().len() == 64);
     let renditions = event["renditions"].as_array().unwrap();
@@ -270,6 +270,35 @@ async fn an_ingested_frame_reaches_viewers_with_working_renditions() {
     assert!(metrics.contains("studio_edge_ingest_to_publish_seconds_count{stream=\"cam1\"} 1"));
     assert!(metrics.contains("studio_edge_capture_to_publish_seconds_count{stream=\"cam1\"} 1"));
     assert!(metrics.contains("studio_edge_pipeline_stage_seconds_count{stage=\"moderation\"} 1"));
+
+    // Every frame is sampled here (rate 1.0); the measurement runs on its
+    // own thread, so wait for it.
+    let mut measured = String::new();
+    for _ in 0..600 {
+        measured = server.metrics().await;
+        if measured.contains("studio_edge_thumbnail_ssim_count{variant=\"w640-jpeg\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for variant in ["w160-jpeg", "w320-webp", "w640-jpeg"] {
+        assert!(
+            measured.contains(&format!(
+                "studio_edge_thumbnail_psnr_db_count{{variant=\"{variant}\"}} 1"
+            )),
+            "{measured}"
+        );
+    }
+    let ssim_sum: f64 = measured
+        .lines()
+        .find_map(|l| l.strip_prefix("studio_edge_thumbnail_ssim_sum{variant=\"w640-jpeg\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        ssim_sum > 0.9 && ssim_sum <= 1.0,
+        "a q80 JPEG of a Lanczos3 downscale: {ssim_sum}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,7 +357,10 @@ async fn keys_are_checked_per_stream() {
 
     // None of the refused requests published anything; the right key does.
     assert_eq!(
-        server.get("/streams/cam1/frames/1/source").await.status(),
+        server
+            .get("/streams/cam1/frames/1/w640-jpeg")
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
     let metrics = server.metrics().await;
@@ -384,13 +416,16 @@ async fn replays_are_idempotent_conflicts_refused_and_late_frames_kept_out_of_la
     let (status, late) = server.push(3, jpeg_frame("astronaut.png")).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(late["frame"]["late"], true);
-    let latest = server.get("/streams/cam1/latest/source").await;
+    let latest = server.get("/streams/cam1/latest/w640-jpeg").await;
     assert_eq!(
         latest.headers()["content-location"],
-        "/streams/cam1/frames/9/source"
+        "/streams/cam1/frames/9/w640-jpeg"
     );
     assert_eq!(
-        server.get("/streams/cam1/frames/3/source").await.status(),
+        server
+            .get("/streams/cam1/frames/3/w640-jpeg")
+            .await
+            .status(),
         StatusCode::OK
     );
 
@@ -438,8 +473,11 @@ async fn replays_are_recognised_after_a_restart() {
         (StatusCode::OK, Value::from("held"))
     );
     assert_eq!(
-        restarted.get("/streams/cam1/latest/source").await.headers()["content-location"],
-        "/streams/cam1/frames/1/source"
+        restarted
+            .get("/streams/cam1/latest/w640-jpeg")
+            .await
+            .headers()["content-location"],
+        "/streams/cam1/frames/1/w640-jpeg"
     );
 }
 
@@ -599,7 +637,10 @@ async fn a_held_frame_is_never_served_and_the_operator_is_told() {
     .collect();
     assert_eq!(seqs, vec![1, 3], "viewers never hear of the held frame");
     assert_eq!(
-        server.get("/streams/cam1/frames/2/source").await.status(),
+        server
+            .get("/streams/cam1/frames/2/w640-jpeg")
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
     assert!(!server.dir.path().join("streams/cam1/2").exists());
@@ -635,14 +676,14 @@ async fn corrupt_fragments_get_422_and_nothing_is_published() {
         assert_eq!(problem["type"], "urn:studio-edge:problem:unprocessable");
         assert_eq!(
             server
-                .get(&format!("/streams/cam1/frames/{seq}/source"))
+                .get(&format!("/streams/cam1/frames/{seq}/w640-jpeg"))
                 .await
                 .status(),
             StatusCode::NOT_FOUND
         );
     }
     assert_eq!(
-        server.get("/streams/cam1/latest/source").await.status(),
+        server.get("/streams/cam1/latest/w640-jpeg").await.status(),
         StatusCode::NOT_FOUND
     );
     let gif = server.push(4, b"GIF89a\x01\0\x01\0".to_vec()).await;
@@ -721,7 +762,7 @@ async fn retention_keeps_the_newest_frames() {
     }
     for seq in 0..4 {
         let status = server
-            .get(&format!("/streams/cam1/frames/{seq}/source"))
+            .get(&format!("/streams/cam1/frames/{seq}/w640-jpeg"))
             .await
             .status();
         let kept = seq >= 2;
@@ -807,5 +848,68 @@ async fn drops_engagement_and_the_viewer_page() {
     assert_eq!(
         server.get("/watch/nope").await.status(),
         StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colour_and_product_crops_run_in_pipeline_order() {
+    let server = TestServer::start(native_stages(), |file| {
+        let cam1 = file.streams.get_mut("cam1").unwrap();
+        cam1.color = Some("wb=gains:1.3,1,0.7&ev=+0.3".to_owned());
+        cam1.variants.push(
+            "detail-ear:w=64&format=png:crop=40,20,128,96"
+                .parse()
+                .unwrap(),
+        );
+        // A variant the thumbnail worker refuses makes the stream refuse
+        // fragments rather than publish half of what it promises.
+        file.streams.get_mut("cam2").unwrap().variants[0].options = "w=0".to_owned();
+    })
+    .await;
+    let (status, body) = server.push(1, jpeg_frame("chelsea.png")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let frame = &body["frame"];
+    assert_eq!(
+        frame["stages"],
+        serde_json::json!(["color", "thumbnails", "moderation"])
+    );
+    assert!(frame["latency_ms"]["color"].as_f64().is_some());
+    let detail = frame["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["variant"] == "detail-ear")
+        .unwrap();
+    assert_eq!(
+        (detail["width"].as_u64(), detail["height"].as_u64()),
+        (Some(64), Some(48))
+    );
+    assert_eq!(detail["content_type"], "image/png");
+    let widths: Vec<u64> = ["w160-jpeg", "w320-webp", "w640-jpeg"]
+        .iter()
+        .map(|v| {
+            frame["renditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["variant"] == *v)
+                .unwrap()["width"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // chelsea.png is 451 px wide and renditions are never enlarged.
+    assert_eq!(widths, vec![160, 320, 451]);
+
+    let refused = server
+        .put("cam2", 1, Some(&server.keys[1]), jpeg_frame("coffee.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:studio-edge:problem:stream-misconfigured"
     );
 }
