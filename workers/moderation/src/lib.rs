@@ -158,9 +158,10 @@ fn measure(
     let (width, height) = (frame.width, frame.height);
     let mut luma = pdq::luma_from_rgba(frame.rgba);
     let exposure = signals::exposure(&luma, config.black_pixel);
-    let sharpness = signals::sharpness(&luma, width, height);
+    let working = signals::WorkingPlane::new(&luma, width, height);
+    let sharpness = working.sharpness();
     let skin_coverage = signals::skin_coverage(frame.rgba, width, height);
-    let qr = qr_reports(&luma, width, height, &config.qr_allowed_hosts);
+    let qr = qr_reports(&working, &config.qr_allowed_hosts);
     let hashes = pdq::hash_luma(&mut luma, width, height);
     let hash_usable = hashes.quality >= config.min_quality;
     let frozen = previous.map(|previous| FrozenReport {
@@ -190,8 +191,9 @@ fn measure(
     }
 }
 
-fn qr_reports(luma: &[f32], width: usize, height: usize, allowed: &[String]) -> Vec<QrReport> {
-    signals::qr_payloads(luma, width, height)
+fn qr_reports(working: &signals::WorkingPlane, allowed: &[String]) -> Vec<QrReport> {
+    working
+        .qr_payloads()
         .into_iter()
         .map(|payload| {
             let host = signals::url_host(&payload);

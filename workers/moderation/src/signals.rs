@@ -67,24 +67,47 @@ pub struct Sharpness {
     pub working_size: (usize, usize),
 }
 
-/// Measures sharpness of a `width` x `height` luma plane.
-pub fn sharpness(luma: &[f32], width: usize, height: usize) -> Sharpness {
-    sharpness_at(luma, width, height, BLUR_WORKING_SIZE)
+/// The luma plane at the working size, shared by the blur metric and the
+/// QR search (which is several times faster there than at 1080p).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingPlane {
+    pub luma: Vec<f32>,
+    pub width: usize,
+    pub height: usize,
 }
 
-/// [`sharpness`] with another working size (longer side).
-pub fn sharpness_at(luma: &[f32], width: usize, height: usize, long_side: usize) -> Sharpness {
-    let (w, h) = working_size(width, height, long_side);
-    let resized;
-    let plane = if (w, h) == (width, height) {
-        luma
-    } else {
-        resized = area_resize(luma, width, height, w, h);
-        &resized
-    };
-    Sharpness {
-        laplacian_variance: laplacian_variance(plane, w, h),
-        working_size: (w, h),
+impl WorkingPlane {
+    /// Area-averages `luma` down to [`BLUR_WORKING_SIZE`] on its longer side.
+    pub fn new(luma: &[f32], width: usize, height: usize) -> Self {
+        Self::with_long_side(luma, width, height, BLUR_WORKING_SIZE)
+    }
+
+    /// The same with another longer side.
+    pub fn with_long_side(luma: &[f32], width: usize, height: usize, long_side: usize) -> Self {
+        let (w, h) = working_size(width, height, long_side);
+        let luma = if (w, h) == (width, height) {
+            luma.to_vec()
+        } else {
+            area_resize(luma, width, height, w, h)
+        };
+        Self {
+            luma,
+            width: w,
+            height: h,
+        }
+    }
+
+    /// The blur metric.
+    pub fn sharpness(&self) -> Sharpness {
+        Sharpness {
+            laplacian_variance: laplacian_variance(&self.luma, self.width, self.height),
+            working_size: (self.width, self.height),
+        }
+    }
+
+    /// QR codes on the plane (see [`qr_payloads`]).
+    pub fn qr_payloads(&self) -> Vec<String> {
+        qr_payloads(&self.luma, self.width, self.height)
     }
 }
 
@@ -264,7 +287,9 @@ fn lab_from_linear_srgb([r, g, b]: [f32; 3]) -> [f32; 3] {
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
-/// QR codes found in a luma plane: the payloads that decoded.
+/// QR codes found in a luma plane: the payloads that decoded. On the
+/// working plane a code's modules must stay about 2 pixels wide: at least
+/// about 4 pixels in a 1920x1080 frame.
 pub fn qr_payloads(luma: &[f32], width: usize, height: usize) -> Vec<String> {
     let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
         luma[y * width + x].round().clamp(0.0, 255.0) as u8

@@ -120,12 +120,17 @@ fn frozen_pair_is_flagged_and_a_new_scene_is_not() {
 
 #[test]
 fn qr_code_to_an_unknown_domain_is_held_and_an_allowed_one_is_not() {
-    let mut frame = photo("coffee.png");
+    // A 1920x1080 frame tiled from a photo, with a QR code of 6-pixel
+    // modules: about 3 pixels on the 1024-pixel working plane.
+    let tile = photo("coffee.png");
+    let mut frame = RgbaImage::from_fn(1920, 1080, |x, y| {
+        *tile.get_pixel(x % tile.width(), y % tile.height())
+    });
     draw_qr(
         &mut frame,
         "https://pay.scam-shop.test/checkout?id=42",
-        20,
-        20,
+        1400,
+        500,
     );
     let config = ModerationConfig::default().with_allowed_hosts("studio.example");
     let report = run(&frame, &config, None);
