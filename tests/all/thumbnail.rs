@@ -220,11 +220,8 @@ fn bad_input_is_a_problem() {
     // 100 megapixels declared in the header, no pixel data behind it.
     let bomb = post(&url("w=320"), "image/png", png_header_only(10_000, 10_000));
     bomb.assert_problem(413, "too-large");
-    // More bytes than the 32 MiB source limit.
-    let huge = post(&url("w=320"), "image/jpeg", vec![0xFF; (32 << 20) + 1]);
-    assert_eq!(huge.status, 413, "{}", huge.text());
 
-    let mut corrupt = photo[..64].to_vec();
+    let mut corrupt = photo[..20].to_vec();
     corrupt.extend(std::iter::repeat_n(0xA5, 20_000));
     post(&url("w=320"), "image/jpeg", corrupt).assert_problem(422, "unprocessable");
     post(&url("w=320"), "image/svg+xml", b"<svg/>".to_vec())
