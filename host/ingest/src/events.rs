@@ -37,15 +37,25 @@ pub enum StreamEvent {
 }
 
 impl StreamEvent {
+    /// The event's name on the wire: `frame`, `hold` or `drop`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Frame(_) => "frame",
+            Self::Hold(_) => "hold",
+            Self::Drop(_) => "drop",
+        }
+    }
+
     pub fn to_sse(&self) -> Event {
-        let (name, id, data) = match self {
-            Self::Frame(frame) => (
-                "frame",
-                Some(frame.seq),
-                serde_json::to_string(frame.as_ref()),
-            ),
-            Self::Hold(held) => ("hold", Some(held.seq), serde_json::to_string(held.as_ref())),
-            Self::Drop(update) => ("drop", None, serde_json::to_string(update.as_ref())),
+        self.to_sse_named(self.name())
+    }
+
+    /// The event under another name (the current state sent on connect).
+    pub fn to_sse_named(&self, name: &str) -> Event {
+        let (id, data) = match self {
+            Self::Frame(frame) => (Some(frame.seq), serde_json::to_string(frame.as_ref())),
+            Self::Hold(held) => (Some(held.seq), serde_json::to_string(held.as_ref())),
+            Self::Drop(update) => (None, serde_json::to_string(update.as_ref())),
         };
         let event = Event::default()
             .event(name)

@@ -357,7 +357,7 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     let drops = receiver_stream(ingest.shared.drops.subscribe());
     let mut initial: Vec<axum::response::sse::Event> = Vec::new();
     if let Some(latest) = runtime.latest() {
-        initial.push(StreamEvent::Frame(latest).to_sse().event("latest"));
+        initial.push(StreamEvent::Frame(latest).to_sse_named("latest"));
     }
     for update in ingest.shared.drops.snapshot() {
         initial.push(StreamEvent::Drop(update).to_sse());

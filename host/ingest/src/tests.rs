@@ -429,6 +429,19 @@ async fn replays_are_idempotent_conflicts_refused_and_late_frames_kept_out_of_la
         StatusCode::OK
     );
 
+    // A viewer who connects now gets the current frame first.
+    let mut late_viewer = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam1/events", server.base),
+        None,
+    )
+    .await;
+    let (name, current) = late_viewer.next().await;
+    assert_eq!(
+        (name.as_str(), current["seq"].as_u64()),
+        ("latest", Some(9))
+    );
+
     let metrics = server.metrics().await;
     assert_eq!(
         counter(
