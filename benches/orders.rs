@@ -1,2 +1,208 @@
-//! Placeholder: being written.
-fn main() {}
+//! Reservation throughput and latency of the orders service over HTTP.
+//!
+//! A load generator rather than a criterion loop: what matters is how the
+//! service behaves with many buyers at once. For each store (SQLite in a
+//! temp directory; PostgreSQL in a fresh database on
+//! `STUDIO_EDGE_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`) and each number of concurrent
+//! clients (1, 64, 512), it serves the orders router on 127.0.0.1, lets the
+//! clients reserve one unit each, back to back, each under its own
+//! `Idempotency-Key`, for a fixed time, and prints reservations per second
+//! and the p50/p99 latency of a reservation.
+//!
+//! ```text
+//! cargo bench -p studio-edge --bench orders
+//! ORDERS_BENCH_SECONDS=10 ORDERS_BENCH_STORES=sqlite cargo bench -p studio-edge --bench orders
+//! ```
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use studio_edge_orders::{Orders, OrdersConfig, Timestamp};
+
+const CONCURRENCY: [usize; 3] = [1, 64, 512];
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn psql(admin_url: &str, sql: &str) {
+    let output = Command::new("psql")
+        .arg(admin_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "`{sql}` on {admin_url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Where one run keeps its data; removed when dropped.
+enum Store {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Store {
+    fn new(kind: &str) -> Store {
+        match kind {
+            "sqlite" => Store::Sqlite(tempfile::tempdir().expect("temp dir")),
+            "postgres" => {
+                let admin_url = std::env::var("STUDIO_EDGE_TEST_POSTGRES")
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+                let nanos = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_nanos();
+                let name = format!("orders_bench_{}_{nanos}", std::process::id());
+                psql(&admin_url, &format!("CREATE DATABASE {name}"));
+                Store::Postgres { admin_url, name }
+            }
+            other => panic!("unknown store {other:?}: use sqlite or postgres"),
+        }
+    }
+
+    fn database(&self) -> String {
+        match self {
+            Store::Sqlite(dir) => OrdersConfig::sqlite_in(dir.path()).database,
+            Store::Postgres { admin_url, name } => {
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Store::Postgres { admin_url, name } = self {
+            psql(
+                admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+struct Figures {
+    reservations: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
+    let orders = Orders::open(OrdersConfig::new(store.database()))
+        .await
+        .expect("open orders");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let router = orders.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+
+    let now = Timestamp::now();
+    let drop = serde_json::json!({
+        "sku": "BENCH", "title": "Benchmark drop", "units": 1_000_000,
+        "unit_price": 1000, "currency": "EUR",
+        "starts_at": now.plus_millis(-60_000), "ends_at": now.plus_millis(3_600_000),
+    });
+    let created: serde_json::Value = client
+        .post(format!("{base}/orders/v1/drops"))
+        .header("idempotency-key", "bench-drop")
+        .header("content-type", "application/json")
+        .body(drop.to_string())
+        .send()
+        .await
+        .expect("create drop")
+        .json()
+        .await
+        .expect("drop JSON");
+    let drop_id = Arc::new(created["id"].as_str().expect("drop id").to_owned());
+
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers = (0..clients).map(|c| {
+        let (client, base, drop_id) = (client.clone(), base.clone(), Arc::clone(&drop_id));
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let body = serde_json::json!({
+                    "drop_id": *drop_id, "quantity": 1, "buyer_id": format!("b-{c}-{n}"),
+                    "consent": {"terms_version": "v1", "accepted_at": Timestamp::now()},
+                });
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}/orders/v1/reservations"))
+                    .header("idempotency-key", format!("k-{c}-{n}"))
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .expect("reserve");
+                let status = response.status();
+                response.bytes().await.expect("body");
+                assert_eq!(status, 201, "every reservation succeeds");
+                latencies.push(sent.elapsed());
+                n += 1;
+            }
+            latencies
+        })
+    });
+    let mut latencies = Vec::new();
+    for worker in workers.collect::<Vec<_>>() {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    server.abort();
+    latencies.sort();
+    Figures {
+        reservations: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("ORDERS_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let stores =
+        std::env::var("ORDERS_BENCH_STORES").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("| store | clients | reservations | reservations/s | p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for kind in stores.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for clients in CONCURRENCY {
+            let store = Store::new(kind);
+            let figures = runtime.block_on(run(&store, clients, Duration::from_secs(seconds)));
+            println!(
+                "| {kind} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms |",
+                figures.reservations,
+                figures.per_second,
+                figures.p50.as_secs_f64() * 1e3,
+                figures.p99.as_secs_f64() * 1e3,
+            );
+        }
+    }
+}

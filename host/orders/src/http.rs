@@ -61,7 +61,7 @@ fn json_response<T: serde::Serialize>(value: &T) -> Response {
 
 /// The shared path of every state-changing route.
 async fn idempotent(
-    service: &Service,
+    service: &Arc<Service>,
     headers: &HeaderMap,
     scope: &'static str,
     method: &str,
@@ -79,9 +79,25 @@ async fn idempotent(
         Err(problem) => return problem.into_response(),
     };
     let fingerprint = fingerprint(method, path, body);
-    match service.execute(scope, &key, fingerprint, command).await {
-        Ok(reply) => reply_response(reply),
-        Err(problem) => problem.into_response(),
+    // Its own task: a client that hangs up mid-request must not cancel the
+    // transaction halfway; it runs to its end and its reply is stored for
+    // the retry.
+    let service = Arc::clone(service);
+    let executed =
+        tokio::spawn(async move { service.execute(scope, &key, fingerprint, command).await }).await;
+    match executed {
+        Ok(Ok(reply)) => reply_response(reply),
+        Ok(Err(problem)) => problem.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an orders request task failed");
+            ApiProblem::new(
+                500,
+                "internal",
+                "Internal error",
+                "the request failed; retry",
+            )
+            .into_response()
+        }
     }
 }
 

@@ -49,6 +49,8 @@ use tokio::sync::broadcast;
 
 pub use service::Service;
 pub use store::StockAudit;
+pub use studio_edge_cart::pricing;
+pub use studio_edge_cart::timestamp::Timestamp;
 
 /// Where and how the orders service stores its state.
 #[derive(Debug, Clone)]
@@ -101,6 +103,15 @@ pub enum OrdersError {
         "{0} is in use by another process (SQLite stores belong to one process; use PostgreSQL to share)"
     )]
     InUse(PathBuf),
+}
+
+/// Reads a drop's stock totals straight from the tables of `database`
+/// (same syntax as [`OrdersConfig::database`]), read-only and without
+/// migrating, so it works while a service has the database open: for
+/// operators and tests checking that the database agrees with the API.
+pub async fn audit_drop(database: &str, drop_id: &str) -> Result<Option<StockAudit>, OrdersError> {
+    let mut conn = store::connect_read_only(database).await?;
+    Ok(store::audit_drop(&mut conn, drop_id).await?)
 }
 
 /// How often expired holds are swept: often enough that units come back

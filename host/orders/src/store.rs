@@ -62,7 +62,7 @@ fn sqlite_path(database: &str) -> Option<&str> {
         .or_else(|| database.strip_prefix("sqlite:"))
 }
 
-fn sqlite_url(path: &Path) -> String {
+fn sqlite_url(path: &Path, mode: &str) -> String {
     // Only the characters that end a URL path need escaping.
     let text = path.to_string_lossy();
     let mut escaped = String::with_capacity(text.len());
@@ -74,7 +74,7 @@ fn sqlite_url(path: &Path) -> String {
             c => escaped.push(c),
         }
     }
-    format!("sqlite://{escaped}?mode=rwc")
+    format!("sqlite://{escaped}?mode={mode}")
 }
 
 /// Takes an exclusive lock beside the SQLite file: keys in flight are
@@ -128,7 +128,7 @@ impl Store {
                         Ok(())
                     })
                 })
-                .connect(&sqlite_url(path))
+                .connect(&sqlite_url(path, "rwc"))
                 .await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
             Ok(Self {
@@ -186,6 +186,17 @@ impl Store {
             }
         }
     }
+}
+
+/// One connection for reading, without migrations or the SQLite file lock.
+pub async fn connect_read_only(database: &str) -> Result<AnyConnection, OrdersError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = match sqlite_path(database) {
+        Some(path) => sqlite_url(Path::new(path), "ro"),
+        None => database.to_owned(),
+    };
+    Ok(AnyConnection::connect(&url).await?)
 }
 
 /// A stored response for an idempotency key.

@@ -392,9 +392,10 @@ async fn retries_replay_and_reused_keys_are_refused(db: TestDb) {
 
     // Twenty identical calls at once: one does the work; the others get
     // 409 while it is in flight or its replay after.
+    let same = reservation(&drop_id, "buyer-2", 1);
     let calls = (0..20).map(|_| {
         let server = Arc::clone(&server);
-        let body = reservation(&drop_id, "buyer-2", 1);
+        let body = same.clone();
         tokio::spawn(async move { server.post("/orders/v1/reservations", "key-b", &body).await })
     });
     let mut bodies = Vec::new();
