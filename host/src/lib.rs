@@ -1,1 +1,20 @@
-//! studio-edge host (placeholder: being written).
+//! The studio-edge host: runs the worker components of a Spin manifest with
+//! wasmtime, next to native services.
+//!
+//! - [`manifest`], [`routes`], [`outbound`]: `spin.toml` read as Spin reads it.
+//! - [`runtime`]: the wasmtime engine, compile cache, per-call sandbox
+//!   (deadline, memory cap, outbound policy).
+//! - [`http_component`]: one HTTP request through a `wasi:http` component.
+//! - [`typed`]: calls into the workers' typed `studio:edge` exports.
+//! - [`server`]: the axum server of `studio-edge up`.
+//! - [`cmd`]: the command line.
+
+pub mod cmd;
+pub mod http_component;
+pub mod manifest;
+pub mod outbound;
+pub mod problem;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+pub mod typed;

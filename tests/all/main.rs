@@ -4,6 +4,7 @@
 mod support;
 
 mod color;
+mod host;
 mod ingest;
 mod moderation;
 mod orders;

@@ -1,0 +1,104 @@
+//! The `studio-edge` command line: one file per subcommand.
+//!
+//! To add a subcommand `name`: write `cmd/name.rs` with an `Args` struct
+//! (clap derive) and `pub async fn run(args: Args) -> anyhow::Result<()>`,
+//! then add one `mod` line, one [`Command`] variant and one match arm in
+//! [`run`] below.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::runtime::RuntimeConfig;
+
+mod orders;
+mod thumb;
+mod up;
+
+/// studio-edge: run the studio's worker components and services on one machine.
+#[derive(Debug, Parser)]
+#[command(name = "studio-edge", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a Spin manifest's HTTP routes with wasmtime, plus the orders service.
+    Up(up::Args),
+    /// Make a thumbnail of a file with the thumbnail component (or natively).
+    Thumb(thumb::Args),
+    /// Serve only the orders service.
+    Orders(orders::Args),
+}
+
+/// Runs the subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Thumb(args) => thumb::run(args).await,
+        Command::Orders(args) => orders::run(args).await,
+    }
+}
+
+/// Sandbox limits for guest calls, shared by the subcommands that run
+/// components.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Wall-clock budget of one guest call in milliseconds; past it the call
+    /// is stopped (504 over HTTP).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Memory cap of one guest instance in MiB; past it the call fails
+    /// (500 `memory-limit` over HTTP).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_limit_mb: usize,
+}
+
+impl SandboxArgs {
+    /// The runtime configuration, caching compiled components under
+    /// `<data_dir>/cache`.
+    pub fn runtime_config(&self, data_dir: &std::path::Path) -> RuntimeConfig {
+        RuntimeConfig {
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            memory_limit: self.memory_limit_mb.max(1) << 20,
+            cache_dir: Some(data_dir.join("cache")),
+            ..RuntimeConfig::default()
+        }
+    }
+}
+
+/// Where the orders service keeps its state, shared by `up` and `orders`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrdersStoreArgs {
+    /// Directory for the compile cache and the default SQLite database.
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Orders database: `sqlite:<path>` or `postgres://...`
+    /// [default: sqlite:<data-dir>/orders.db]
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// How long a reservation holds its units, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub reservation_ttl_secs: u64,
+}
+
+impl OrdersStoreArgs {
+    pub fn orders_config(&self) -> studio_edge_orders::OrdersConfig {
+        studio_edge_orders::OrdersConfig {
+            database: self.db.clone().unwrap_or_else(|| {
+                format!("sqlite:{}", self.data_dir.join("orders.db").display())
+            }),
+            reservation_ttl: Duration::from_secs(self.reservation_ttl_secs),
+        }
+    }
+
+    /// Creates the data directory if needed.
+    pub fn ensure_data_dir(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!("creating data directory {}: {e}", self.data_dir.display())
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! `studio-edge orders`: serve only the orders service.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+use crate::server;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3001")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: super::OrdersStoreArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    args.store.ensure_data_dir()?;
+    let orders = studio_edge_orders::Orders::open(args.store.orders_config())
+        .await
+        .context("opening the orders service")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let router = orders.router().fallback(not_found);
+    server::announce(&listener)?;
+    server::serve(listener, router).await?;
+    Ok(())
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    crate::problem::response(&crate::problem::Problem::not_found(format!(
+        "no route matches {}",
+        uri.path()
+    )))
+}

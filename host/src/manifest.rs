@@ -1,0 +1,679 @@
+//! The Spin application manifest (`spin.toml`, manifest version 2), read the
+//! way `spin up` reads it, so the same file deploys to Spin and runs here.
+//!
+//! [`Manifest::load`] parses and validates the file; [`Manifest::resolve`]
+//! turns it into an [`App`]: the route table, and per component its source
+//! path, its environment (its variables, resolved from `[variables]`
+//! defaults overridden by `SPIN_VARIABLE_<NAME>`, plus its `environment`
+//! table) and its outbound-host allow list.
+//!
+//! ```
+//! use studio_edge::manifest::Manifest;
+//!
+//! let manifest = Manifest::parse(
+//!     r#"
+//!     spin_manifest_version = 2
+//!     [application]
+//!     name = "demo"
+//!     [variables]
+//!     greeting = { default = "hello" }
+//!     [[trigger.http]]
+//!     route = "/hi/..."
+//!     component = "hi"
+//!     [component.hi]
+//!     source = "hi.wasm"
+//!     [component.hi.variables]
+//!     message = "{{ greeting }}, world"
+//!     "#,
+//!     "/apps/demo".as_ref(),
+//! )?;
+//! let app = manifest.resolve(|_| None)?;
+//! assert_eq!(app.components["hi"].env, [("MESSAGE".to_owned(), "hello, world".to_owned())]);
+//! assert_eq!(app.router.route("/hi/there").unwrap().component, "hi");
+//! # Ok::<(), studio_edge::manifest::ManifestError>(())
+//! ```
+//!
+//! Spin features this host does not provide (`files`, key-value stores,
+//! databases, component dependencies, the Wagi executor, private routes) are
+//! refused at startup by name rather than silently ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::outbound::{AllowedHosts, OutboundPatternError};
+use crate::routes::{RoutePattern, Router, RouterError};
+
+/// Why a manifest cannot be used. Every message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("spin_manifest_version: expected 2, found {0}")]
+    Version(i64),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("variables.{name}: required, but neither set nor given as SPIN_VARIABLE_{upper}")]
+    MissingVariable { name: String, upper: String },
+    #[error("{key}: {source}")]
+    Route { key: String, source: RouterError },
+    #[error("{key}: {source}")]
+    Outbound {
+        key: String,
+        source: OutboundPatternError,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ManifestError {
+    ManifestError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A parsed, validated `spin.toml`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub application: Application,
+    pub variables: BTreeMap<String, Variable>,
+    pub routes: Vec<HttpTrigger>,
+    pub components: BTreeMap<String, ComponentSection>,
+    /// The directory the manifest is in: component sources are relative to it.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    spin_manifest_version: i64,
+    application: Application,
+    #[serde(default)]
+    variables: BTreeMap<String, Variable>,
+    #[serde(default)]
+    trigger: Triggers,
+    #[serde(default)]
+    component: BTreeMap<String, ComponentSection>,
+}
+
+/// `[application]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Application {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+}
+
+/// One entry of `[variables]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Secret values are never logged (no value is logged at all, but a
+    /// secret also never appears in an error message).
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Triggers {
+    #[serde(default)]
+    http: Vec<HttpTrigger>,
+}
+
+/// One `[[trigger.http]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTrigger {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub route: toml::Value,
+    pub component: toml::Value,
+    #[serde(default)]
+    pub executor: Option<toml::Table>,
+}
+
+/// One `[component.<id>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSection {
+    pub source: toml::Value,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// `spin build` settings: not used by the host.
+    #[serde(default)]
+    pub build: Option<toml::Table>,
+    /// Spin features the host refuses by name (see the module docs).
+    #[serde(default)]
+    files: Option<toml::Value>,
+    #[serde(default)]
+    key_value_stores: Option<toml::Value>,
+    #[serde(default)]
+    sqlite_databases: Option<toml::Value>,
+    #[serde(default)]
+    ai_models: Option<toml::Value>,
+    #[serde(default)]
+    dependencies: Option<toml::Value>,
+    #[serde(default)]
+    exclude_files: Option<toml::Value>,
+}
+
+/// The resolved application: what the server needs to run it.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub router: Router,
+    pub components: BTreeMap<String, AppComponent>,
+}
+
+/// One component, ready to load.
+#[derive(Debug, Clone)]
+pub struct AppComponent {
+    pub id: String,
+    /// Absolute (or manifest-relative joined) path of the `.wasm` file.
+    pub source: PathBuf,
+    /// Environment variables for each instance: the component's variables
+    /// with upper-cased names, then its `environment` table.
+    pub env: Vec<(String, String)>,
+    pub allowed_outbound_hosts: AllowedHosts,
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Self::parse(&text, base_dir).map_err(|e| match e {
+            ManifestError::Syntax { message, .. } => ManifestError::Syntax {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates manifest text; `base_dir` is where component
+    /// sources are looked up.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            path: "spin.toml".to_owned(),
+            message: e.to_string(),
+        })?;
+        if raw.spin_manifest_version != 2 {
+            return Err(ManifestError::Version(raw.spin_manifest_version));
+        }
+        let manifest = Manifest {
+            application: raw.application,
+            variables: raw.variables,
+            routes: raw.trigger.http,
+            components: raw.component,
+            base_dir: base_dir.to_path_buf(),
+        };
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        for (name, variable) in &self.variables {
+            let key = format!("variables.{name}");
+            check_variable_name(&key, name)?;
+            if variable.required && variable.default.is_some() {
+                return Err(invalid(key, "a variable cannot be both required and defaulted"));
+            }
+        }
+        for (id, component) in &self.components {
+            self.validate_component(id, component)?;
+        }
+        let mut seen_routes = BTreeSet::new();
+        for (index, trigger) in self.routes.iter().enumerate() {
+            let key = format!("trigger.http[{index}]");
+            let route = trigger_route(&key, trigger)?;
+            let component = trigger_component(&key, trigger)?;
+            if !self.components.contains_key(component) {
+                return Err(invalid(
+                    format!("{key}.component"),
+                    format!("no [component.{component}] section"),
+                ));
+            }
+            if let Some(executor) = &trigger.executor {
+                let kind = executor.get("type").and_then(toml::Value::as_str);
+                if kind != Some("spin") && kind != Some("http") {
+                    return Err(invalid(
+                        format!("{key}.executor"),
+                        "only the default (spin / wasi:http) executor is supported",
+                    ));
+                }
+            }
+            let pattern = RoutePattern::parse(route).map_err(|source| ManifestError::Route {
+                key: format!("{key}.route"),
+                source,
+            })?;
+            if !seen_routes.insert(pattern.to_string()) {
+                return Err(invalid(
+                    format!("{key}.route"),
+                    format!("route {route:?} is declared twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_component(&self, id: &str, component: &ComponentSection) -> Result<(), ManifestError> {
+        let key = format!("component.{id}");
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                key,
+                "component ids use lower-case letters, digits, '-' and '_'",
+            ));
+        }
+        if component.source.as_str().is_none() {
+            return Err(invalid(
+                format!("{key}.source"),
+                "only a local file path is supported (not a URL or registry reference)",
+            ));
+        }
+        let unsupported = [
+            ("files", component.files.is_some()),
+            ("exclude_files", component.exclude_files.is_some()),
+            ("key_value_stores", component.key_value_stores.is_some()),
+            ("sqlite_databases", component.sqlite_databases.is_some()),
+            ("ai_models", component.ai_models.is_some()),
+            ("dependencies", component.dependencies.is_some()),
+        ];
+        if let Some((name, _)) = unsupported.iter().find(|(_, present)| *present) {
+            return Err(invalid(
+                format!("{key}.{name}"),
+                "not provided by studio-edge; run this component under Spin",
+            ));
+        }
+        for (name, template) in &component.variables {
+            let var_key = format!("{key}.variables.{name}");
+            check_variable_name(&var_key, name)?;
+            for reference in template_references(&var_key, template)? {
+                if !self.variables.contains_key(reference) {
+                    return Err(invalid(
+                        var_key,
+                        format!("refers to {{{{ {reference} }}}}, which [variables] does not declare"),
+                    ));
+                }
+            }
+        }
+        for (index, host) in component.allowed_outbound_hosts.iter().enumerate() {
+            let host_key = format!("{key}.allowed_outbound_hosts[{index}]");
+            for reference in template_references(&host_key, host)? {
+                if !self.variables.contains_key(reference) {
+                    return Err(invalid(
+                        host_key,
+                        format!("refers to {{{{ {reference} }}}}, which [variables] does not declare"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves variables (`lookup(NAME)` is consulted for
+    /// `SPIN_VARIABLE_<NAME>`; pass `|k| std::env::var(k).ok()` for the real
+    /// environment) and builds the [`App`].
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<App, ManifestError> {
+        let mut values = BTreeMap::new();
+        for (name, variable) in &self.variables {
+            let upper = name.to_ascii_uppercase();
+            let value = lookup(&format!("SPIN_VARIABLE_{upper}")).or_else(|| variable.default.clone());
+            match value {
+                Some(value) => {
+                    values.insert(name.as_str(), value);
+                }
+                None if variable.required => {
+                    return Err(ManifestError::MissingVariable {
+                        name: name.clone(),
+                        upper,
+                    });
+                }
+                None => {}
+            }
+        }
+
+        let mut components = BTreeMap::new();
+        for (id, section) in &self.components {
+            let key = format!("component.{id}");
+            let mut env = Vec::new();
+            for (name, template) in &section.variables {
+                let value = render_template(&format!("{key}.variables.{name}"), template, &values)?;
+                env.push((name.to_ascii_uppercase(), value));
+            }
+            for (name, value) in &section.environment {
+                env.push((name.clone(), value.clone()));
+            }
+            let mut patterns = Vec::new();
+            for (index, host) in section.allowed_outbound_hosts.iter().enumerate() {
+                let host_key = format!("{key}.allowed_outbound_hosts[{index}]");
+                patterns.push(render_template(&host_key, host, &values)?);
+            }
+            let allowed_outbound_hosts =
+                AllowedHosts::parse(&patterns).map_err(|source| ManifestError::Outbound {
+                    key: format!("{key}.allowed_outbound_hosts"),
+                    source,
+                })?;
+            let source = section
+                .source
+                .as_str()
+                .expect("validated: source is a string");
+            components.insert(
+                id.clone(),
+                AppComponent {
+                    id: id.clone(),
+                    source: self.base_dir.join(source),
+                    env,
+                    allowed_outbound_hosts,
+                },
+            );
+        }
+
+        let mut router = Router::default();
+        for (index, trigger) in self.routes.iter().enumerate() {
+            let key = format!("trigger.http[{index}]");
+            let route = trigger_route(&key, trigger)?;
+            let component = trigger_component(&key, trigger)?;
+            router
+                .add(route, component)
+                .map_err(|source| ManifestError::Route {
+                    key: format!("{key}.route"),
+                    source,
+                })?;
+        }
+
+        Ok(App {
+            name: self.application.name.clone(),
+            router,
+            components,
+        })
+    }
+}
+
+fn trigger_route<'t>(key: &str, trigger: &'t HttpTrigger) -> Result<&'t str, ManifestError> {
+    trigger.route.as_str().ok_or_else(|| {
+        invalid(
+            format!("{key}.route"),
+            "only string routes are supported (not private routes)",
+        )
+    })
+}
+
+fn trigger_component<'t>(key: &str, trigger: &'t HttpTrigger) -> Result<&'t str, ManifestError> {
+    trigger.component.as_str().ok_or_else(|| {
+        invalid(
+            format!("{key}.component"),
+            "name a [component.<id>] section; inline components are not supported",
+        )
+    })
+}
+
+/// Spin's rule for variable names: a lower-case letter, then lower-case
+/// letters, digits and single underscores.
+fn check_variable_name(key: &str, name: &str) -> Result<(), ManifestError> {
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with('_')
+        && !name.contains("__");
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!(
+                "{name:?} is not a valid variable name (lower-case letters, digits, single underscores; starts with a letter)"
+            ),
+        ))
+    }
+}
+
+/// One piece of a `{{ name }}` template.
+enum Piece<'t> {
+    Text(&'t str),
+    Reference(&'t str),
+}
+
+fn template_pieces<'t>(key: &str, template: &'t str) -> Result<Vec<Piece<'t>>, ManifestError> {
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            pieces.push(Piece::Text(&rest[..start]));
+        }
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| invalid(key, "unclosed '{{' in template"))?;
+        let name = after[..end].trim();
+        check_variable_name(key, name)?;
+        pieces.push(Piece::Reference(name));
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") {
+        return Err(invalid(key, "'}}' without a matching '{{' in template"));
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest));
+    }
+    Ok(pieces)
+}
+
+fn template_references<'t>(key: &str, template: &'t str) -> Result<Vec<&'t str>, ManifestError> {
+    Ok(template_pieces(key, template)?
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Reference(name) => Some(name),
+            Piece::Text(_) => None,
+        })
+        .collect())
+}
+
+fn render_template(
+    key: &str,
+    template: &str,
+    values: &BTreeMap<&str, String>,
+) -> Result<String, ManifestError> {
+    let mut out = String::new();
+    for piece in template_pieces(key, template)? {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Reference(name) => match values.get(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    return Err(ManifestError::MissingVariable {
+                        name: name.to_owned(),
+                        upper: name.to_ascii_uppercase(),
+                    });
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        spin_manifest_version = 2
+        [application]
+        name = "t"
+        [variables]
+        key = { default = "k0" }
+        salt = { required = true, secret = true }
+        [[trigger.http]]
+        route = "/v1/thumb/..."
+        component = "thumb"
+        [[trigger.http]]
+        route = "/health"
+        component = "thumb"
+        [component.thumb]
+        source = "target/thumb.wasm"
+        allowed_outbound_hosts = ["https://*.example.com", "http://127.0.0.1:*"]
+        environment = { RUST_LOG = "info" }
+        [component.thumb.variables]
+        signing_key = "{{ key }}"
+        signing_salt = "pre-{{salt}}-post"
+        [component.thumb.build]
+        command = "cargo build"
+    "#;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("/app"))
+    }
+
+    #[test]
+    fn resolves_variables_defaults_and_overrides() {
+        let manifest = parse(BASE).unwrap();
+        let app = manifest
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s1")]))
+            .unwrap();
+        let thumb = &app.components["thumb"];
+        assert_eq!(thumb.source, Path::new("/app/target/thumb.wasm"));
+        assert_eq!(
+            thumb.env,
+            [
+                ("SIGNING_KEY".to_owned(), "k0".to_owned()),
+                ("SIGNING_SALT".to_owned(), "pre-s1-post".to_owned()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+            ]
+        );
+        let app = manifest
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s"), ("SPIN_VARIABLE_KEY", "k9")]))
+            .unwrap();
+        assert_eq!(app.components["thumb"].env[0].1, "k9");
+    }
+
+    #[test]
+    fn required_variable_without_value_is_named() {
+        let err = parse(BASE).unwrap().resolve(env(&[])).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("variables.salt"), "{message}");
+        assert!(message.contains("SPIN_VARIABLE_SALT"), "{message}");
+    }
+
+    #[test]
+    fn routes_are_built() {
+        let app = parse(BASE)
+            .unwrap()
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap();
+        assert_eq!(app.router.route("/v1/thumb/a.jpg").unwrap().component, "thumb");
+        assert_eq!(app.router.route("/health").unwrap().component, "thumb");
+        assert!(app.router.route("/health/x").is_none());
+        assert!(app.components["thumb"]
+            .allowed_outbound_hosts
+            .allows("https", "img.example.com", 443));
+    }
+
+    #[test]
+    fn wrong_version_is_refused() {
+        let text = BASE.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
+        assert!(matches!(parse(&text), Err(ManifestError::Version(1))));
+    }
+
+    #[test]
+    fn unknown_component_in_trigger_names_the_key() {
+        let text = BASE.replace("component = \"thumb\"\n        [[trigger", "component = \"nope\"\n        [[trigger");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("trigger.http[0].component"), "{message}");
+        assert!(message.contains("nope"), "{message}");
+    }
+
+    #[test]
+    fn undeclared_variable_reference_names_the_key() {
+        let text = BASE.replace("{{ key }}", "{{ missing }}");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("component.thumb.variables.signing_key"), "{message}");
+        assert!(message.contains("missing"), "{message}");
+    }
+
+    #[test]
+    fn unsupported_features_are_refused_by_name() {
+        let text = BASE.replace(
+            "environment = { RUST_LOG = \"info\" }",
+            "environment = { RUST_LOG = \"info\" }\n        files = [\"static/**\"]",
+        );
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("component.thumb.files"), "{message}");
+    }
+
+    #[test]
+    fn unknown_keys_are_syntax_errors() {
+        let text = BASE.replace("source = ", "sourec = \"x\"\n        source = ");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("sourec"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_routes_are_refused() {
+        let text = BASE.replace("route = \"/health\"", "route = \"/v1/thumb/...\"");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("trigger.http[1].route"), "{message}");
+    }
+
+    #[test]
+    fn bad_variable_names_and_templates() {
+        assert!(parse(&BASE.replace("key = {", "Key = {")).is_err());
+        assert!(parse(&BASE.replace("{{ key }}", "{{ key ")).is_err());
+        let both = BASE.replace("salt = { required = true", "salt = { default = \"x\", required = true");
+        let message = parse(&both).unwrap_err().to_string();
+        assert!(message.contains("variables.salt"), "{message}");
+    }
+
+    #[test]
+    fn outbound_templates_resolve() {
+        let text = BASE
+            .replace("key = { default = \"k0\" }", "key = { default = \"k0\" }\n        origin = { default = \"https://img.test\" }")
+            .replace("\"https://*.example.com\",", "\"{{ origin }}\",");
+        let app = parse(&text)
+            .unwrap()
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap();
+        let hosts = &app.components["thumb"].allowed_outbound_hosts;
+        assert!(hosts.allows("https", "img.test", 443));
+        assert!(!hosts.allows("https", "other.test", 443));
+    }
+}

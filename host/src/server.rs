@@ -1,0 +1,132 @@
+//! The HTTP server behind `studio-edge up`: an axum router whose native
+//! routes (the orders service) are merged in, and whose fallback sends every
+//! other request to the component the manifest routes it to; a path no route
+//! matches gets a 404 problem.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::http_component::{HttpComponent, RequestContext};
+use crate::manifest::App;
+use crate::problem::{self, Problem};
+use crate::runtime::{Runtime, RuntimeError};
+
+/// The manifest's routes with their loaded components.
+pub struct ComponentRoutes {
+    routes: crate::routes::Router,
+    components: HashMap<String, HttpComponent>,
+    max_body: u64,
+    local_authority: String,
+}
+
+impl ComponentRoutes {
+    /// Compiles (or loads from cache) and links every component of `app`.
+    pub fn load(runtime: &Runtime, app: &App, max_body: u64) -> Result<Self, RuntimeError> {
+        let mut components = HashMap::new();
+        for (id, component) in &app.components {
+            let started = Instant::now();
+            components.insert(id.clone(), HttpComponent::load(runtime, component)?);
+            tracing::info!(
+                component = %id,
+                source = %component.source.display(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "component ready"
+            );
+        }
+        Ok(Self {
+            routes: app.router.clone(),
+            components,
+            max_body,
+            local_authority: String::new(),
+        })
+    }
+
+    /// An axum router serving these routes as its fallback; merge native
+    /// routes into it with [`Router::merge`].
+    pub fn into_router(mut self, local_addr: SocketAddr) -> Router {
+        self.local_authority = local_addr.to_string();
+        Router::new()
+            .fallback(dispatch)
+            .with_state(Arc::new(self))
+    }
+}
+
+async fn dispatch(
+    State(routes): State<Arc<ComponentRoutes>>,
+    ConnectInfo(client_addr): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let Some(route) = routes.routes.route(&path) else {
+        return problem::response(&Problem::not_found(format!("no route matches {path}")));
+    };
+    let component = routes
+        .components
+        .get(route.component)
+        .expect("the manifest checks that every route names a component");
+    let context = RequestContext {
+        client_addr,
+        local_authority: routes.local_authority.clone(),
+        max_body: routes.max_body,
+    };
+    let response = component.handle(request, &route, &context).await;
+    tracing::debug!(
+        component = component.id(),
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Serves `router` on `listener` until Ctrl-C or SIGTERM, with
+/// `TCP_NODELAY` on every accepted socket (guests write bodies in small
+/// pieces; Nagle would hold each response back for tens of milliseconds).
+pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Prints `listening on http://ADDR` on stdout, flushed: tests and scripts
+/// wait for that line, and with port 0 it tells the port chosen.
+pub fn announce(listener: &TcpListener) -> std::io::Result<SocketAddr> {
+    use std::io::Write;
+    let addr = listener.local_addr()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    Ok(addr)
+}
