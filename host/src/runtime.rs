@@ -359,7 +359,10 @@ impl Runtime {
             .max_memory_size(config.memory_limit);
 
         let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
+        // The workspace enables wasmtime's `gc` feature without a collector;
+        // workers never use wasm GC, so the engine runs without it.
+        wasm.gc_support(false)
+            .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(engine_error)?;

@@ -133,7 +133,6 @@ fn worker_error(error: WorkerError) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use clap::Parser;
 
     #[test]
