@@ -13,6 +13,7 @@ pub mod cmd;
 pub mod http_component;
 pub mod manifest;
 pub mod outbound;
+pub mod pipeline_stages;
 pub mod problem;
 pub mod routes;
 pub mod runtime;

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 
 use crate::runtime::RuntimeConfig;
 
+mod color;
+mod demo_capture;
+mod moderate;
 mod orders;
+mod streams;
 mod thumb;
 mod up;
 
@@ -30,8 +34,17 @@ pub enum Command {
     Up(up::Args),
     /// Make a thumbnail of a file with the thumbnail component (or natively).
     Thumb(thumb::Args),
+    /// Colour-correct a file (white balance, exposure, LUT, camera profile)
+    /// with the colour component (or natively).
+    Color(color::Args),
     /// Serve only the orders service.
     Orders(orders::Args),
+    /// Moderation hints for an image (PDQ, blocklist, frame signals) as JSON.
+    Moderate(moderate::Args),
+    /// Create or list capture streams (ingest keys, renditions, colour ops).
+    Streams(streams::Args),
+    /// Push frames to a running host's ingest route, as a camera would.
+    DemoCapture(demo_capture::Args),
 }
 
 /// Runs the subcommand.
@@ -39,7 +52,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args).await,
         Command::Thumb(args) => thumb::run(args).await,
+        Command::Color(args) => color::run(args).await,
         Command::Orders(args) => orders::run(args).await,
+        Command::Moderate(args) => moderate::run(args).await,
+        Command::Streams(args) => streams::run(args).await,
+        Command::DemoCapture(args) => demo_capture::run(args).await,
     }
 }
 

@@ -50,6 +50,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let orders = studio_edge_orders::Orders::open(args.store.orders_config())
         .await
         .context("opening the orders service")?;
+    let ingest =
+        crate::pipeline_stages::open_ingest(&runtime, &app, &args.store.data_dir, &orders).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -57,7 +59,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let local_addr = listener.local_addr()?;
     let router = components
         .into_router(local_addr)
-        .merge(orders.router());
+        .merge(orders.router())
+        .merge(studio_edge_ingest::router(ingest));
     server::announce(&listener)?;
     server::serve(listener, router).await?;
     Ok(())

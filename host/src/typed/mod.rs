@@ -18,6 +18,8 @@ use wasmtime::component::InstancePre;
 
 use crate::runtime::{GuestState, Runtime, RuntimeError};
 
+pub mod color;
+pub mod moderation;
 pub mod thumbnail;
 
 /// Compiles (or loads from cache) the component at `path`, links it, and

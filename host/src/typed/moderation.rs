@@ -36,10 +36,6 @@ pub mod bindings {
         path: "../wit",
         world: "studio:edge/moderation-worker",
         exports: { default: async },
-        with: {
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi": wasmtime_wasi::p2::bindings,
-        },
         require_store_data_send: true,
     });
 }
