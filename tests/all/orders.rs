@@ -147,7 +147,7 @@ fn reservation_body(drop_id: &str, buyer: &str, quantity: i64) -> Value {
 /// What one async call returned: status and body, or a transport error.
 type Outcome = Result<(u16, Vec<u8>), String>;
 
-async fn post_async(client: &reqwest::Client, url: String, key: String, body: String) -> Outcome {
+async fn post_async(client: reqwest::Client, url: String, key: String, body: String) -> Outcome {
     let response = client
         .post(url)
         .header("content-type", "application/json")
@@ -199,7 +199,7 @@ fn two_hosts_sharing_postgresql_sell_exactly_the_units() {
         let calls = (0..1000).map(|i| {
             let url = format!("{}/orders/v1/reservations", bases[i % 2]);
             let body = reservation_body(&drop_id, &format!("buyer-{i}"), 1).to_string();
-            tokio::spawn(post_async(&client, url, format!("attempt-{i}"), body))
+            tokio::spawn(post_async(client.clone(), url, format!("attempt-{i}"), body))
         });
         let mut outcomes = Vec::new();
         for call in calls.collect::<Vec<_>>() {
@@ -246,7 +246,7 @@ async fn buy(client: &reqwest::Client, base: &str, drop_id: &str, purchase: &mut
     if purchase.reservation_id.is_none() {
         let body = reservation_body(drop_id, &purchase.buyer, 1).to_string();
         let url = format!("{base}/orders/v1/reservations");
-        match post_async(client, url, purchase.reserve_key.clone(), body).await {
+        match post_async(client.clone(), url, purchase.reserve_key.clone(), body).await {
             Ok((201, body)) => {
                 purchase.reservation_id = json_of(&body)["id"].as_str().map(str::to_owned);
             }
@@ -257,7 +257,7 @@ async fn buy(client: &reqwest::Client, base: &str, drop_id: &str, purchase: &mut
     let id = purchase.reservation_id.clone().expect("reserved");
     let url = format!("{base}/orders/v1/reservations/{id}/confirm");
     let body = json!({"payment_reference": format!("pay-{}", purchase.buyer)}).to_string();
-    match post_async(client, url, purchase.confirm_key.clone(), body).await {
+    match post_async(client.clone(), url, purchase.confirm_key.clone(), body).await {
         Ok((201, body)) => {
             let order_id = json_of(&body)["id"].as_str().map(str::to_owned);
             if let Some(known) = &purchase.order_id {
