@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use crate::runtime::{GuestConfig, GuestError, GuestState, Runtime, RuntimeError};
+use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -42,7 +42,7 @@ pub use bindings::studio::edge::types::{EncodedImage, Error as WorkerError, Imag
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct ColorComponent {
-    pre: bindings::ColorWorkerPre<GuestState>,
+    pre: super::ExportPre<bindings::exports::studio::edge::color::GuestIndices>,
     guest: GuestConfig,
     runtime: Runtime,
 }
@@ -50,7 +50,10 @@ pub struct ColorComponent {
 impl ColorComponent {
     /// Compiles (or loads from the cache) and links the component at `path`.
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, bindings::ColorWorkerPre::new)?;
+        let pre = super::load_pre(runtime, path, |instance_pre| {
+            let indices = bindings::exports::studio::edge::color::GuestIndices::new(&instance_pre)?;
+            Ok(super::ExportPre { instance_pre, indices })
+        })?;
         Ok(Self {
             pre,
             guest,
@@ -66,9 +69,9 @@ impl ColorComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_color()
                     .call_parse_options(&mut store, query)
                     .await
             })
@@ -86,9 +89,9 @@ impl ColorComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_color()
                     .call_correct(&mut store, source, ops, assets)
                     .await
             })
@@ -106,9 +109,9 @@ impl ColorComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_color()
                     .call_analyze(&mut store, source, query, assets)
                     .await
             })
@@ -124,9 +127,9 @@ impl ColorComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_color()
                     .call_fit_profile(&mut store, source, query)
                     .await
             })

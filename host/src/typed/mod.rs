@@ -22,6 +22,16 @@ pub mod color;
 pub mod moderation;
 pub mod thumbnail;
 
+/// A linked component and the export indices of its typed `studio:edge`
+/// interface. Only that interface is type-checked: the world-level `...Pre`
+/// would also check `wasi:http/incoming-handler` against bindgen's own
+/// resource types, which differ from the linker's wasi-http ones.
+#[derive(Clone)]
+pub struct ExportPre<I> {
+    pub instance_pre: InstancePre<GuestState>,
+    pub indices: I,
+}
+
 /// Compiles (or loads from cache) the component at `path`, links it, and
 /// wraps the result in a world's `...Pre` with `wrap` (e.g.
 /// `ThumbnailWorkerPre::new`).

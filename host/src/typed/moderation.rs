@@ -28,7 +28,7 @@
 
 use std::path::Path;
 
-use crate::runtime::{GuestConfig, GuestError, GuestState, Runtime, RuntimeError};
+use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -49,7 +49,7 @@ pub use bindings::studio::edge::types::Error as WorkerError;
 /// instance. Cheap to clone.
 #[derive(Clone)]
 pub struct ModerationComponent {
-    pre: bindings::ModerationWorkerPre<GuestState>,
+    pre: super::ExportPre<bindings::exports::studio::edge::moderation::GuestIndices>,
     guest: GuestConfig,
     runtime: Runtime,
 }
@@ -57,7 +57,10 @@ pub struct ModerationComponent {
 impl ModerationComponent {
     /// Compiles (or loads from the cache) and links the component at `path`.
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, bindings::ModerationWorkerPre::new)?;
+        let pre = super::load_pre(runtime, path, |instance_pre| {
+            let indices = bindings::exports::studio::edge::moderation::GuestIndices::new(&instance_pre)?;
+            Ok(super::ExportPre { instance_pre, indices })
+        })?;
         Ok(Self {
             pre,
             guest,
@@ -70,9 +73,9 @@ impl ModerationComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_default_config(&mut store)
                     .await
             })
@@ -87,9 +90,9 @@ impl ModerationComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_parse_options(&mut store, query)
                     .await
             })
@@ -105,9 +108,9 @@ impl ModerationComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_parse_blocklist(&mut store, text, min_quality)
                     .await
             })
@@ -127,9 +130,9 @@ impl ModerationComponent {
         let previous = previous.map(str::to_owned);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_moderate(&mut store, image, config, previous.as_deref(), blocklist)
                     .await
             })
@@ -146,9 +149,9 @@ impl ModerationComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_find_matches(&mut store, dihedral, blocklist, max_distance)
                     .await
             })
@@ -160,9 +163,9 @@ impl ModerationComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_moderation()
                     .call_hash(&mut store, image)
                     .await
             })

@@ -20,7 +20,7 @@
 
 use std::path::Path;
 
-use crate::runtime::{GuestConfig, GuestError, GuestState, Runtime, RuntimeError};
+use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -41,7 +41,7 @@ pub use bindings::studio::edge::types::{EncodedImage, Error as WorkerError, Imag
 /// instance. Cheap to clone.
 #[derive(Clone)]
 pub struct ThumbnailComponent {
-    pre: bindings::ThumbnailWorkerPre<GuestState>,
+    pre: super::ExportPre<bindings::exports::studio::edge::thumbnail::GuestIndices>,
     guest: GuestConfig,
     runtime: Runtime,
 }
@@ -49,7 +49,10 @@ pub struct ThumbnailComponent {
 impl ThumbnailComponent {
     /// Compiles (or loads from the cache) and links the component at `path`.
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, bindings::ThumbnailWorkerPre::new)?;
+        let pre = super::load_pre(runtime, path, |instance_pre| {
+            let indices = bindings::exports::studio::edge::thumbnail::GuestIndices::new(&instance_pre)?;
+            Ok(super::ExportPre { instance_pre, indices })
+        })?;
         Ok(Self {
             pre,
             guest,
@@ -65,9 +68,9 @@ impl ThumbnailComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_thumbnail()
                     .call_parse_options(&mut store, query)
                     .await
             })
@@ -83,9 +86,9 @@ impl ThumbnailComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_thumbnail()
                     .call_transform(&mut store, source, spec)
                     .await
             })
@@ -101,9 +104,9 @@ impl ThumbnailComponent {
         let (mut store, guard) = self.runtime.new_store(&self.guest);
         guard
             .run(async {
-                let worker = self.pre.instantiate_async(&mut store).await?;
+                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
+                let worker = self.pre.indices.load(&mut store, &instance)?;
                 worker
-                    .studio_edge_thumbnail()
                     .call_transform_many(&mut store, source, specs)
                     .await
             })
