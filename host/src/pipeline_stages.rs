@@ -155,9 +155,7 @@ impl WasmColor {
         if let Some(ops) = self.parsed.lock().expect("colour ops lock").get(text) {
             return Ok(ops.clone());
         }
-        let ops = self
-            .handle
-            .block_on(self.component.parse_options(text))
+        let ops = block_on(&self.handle, self.component.parse_options(text))
             .map_err(sandbox)?
             .map_err(worker_error!(color))?;
         self.parsed
@@ -181,9 +179,7 @@ impl ColorStage for WasmColor {
             lut_cube: None,
             profile_json: None,
         };
-        let corrected = self
-            .handle
-            .block_on(self.component.correct(frame, &ops, &assets))
+        let corrected = block_on(&self.handle, self.component.correct(frame, &ops, &assets))
             .map_err(sandbox)?
             .map_err(worker_error!(color))?;
         Ok(EncodedImage {
@@ -211,9 +207,7 @@ impl WasmThumbnails {
         let mut spec = match cached {
             Some(spec) => spec,
             None => {
-                let spec = self
-                    .handle
-                    .block_on(self.component.parse_options(&variant.options))
+                let spec = block_on(&self.handle, self.component.parse_options(&variant.options))
                     .map_err(sandbox)?
                     .map_err(worker_error!(thumbnail))?;
                 self.parsed
@@ -248,8 +242,7 @@ impl ThumbnailStage for WasmThumbnails {
     fn render(&self, source: &[u8], variants: &[VariantSpec]) -> Vec<Result<EncodedImage, StageError>> {
         let specs: Result<Vec<_>, StageError> = variants.iter().map(|v| self.spec(v)).collect();
         let results = specs.and_then(|specs| {
-            self.handle
-                .block_on(self.component.transform_many(source, &specs))
+            block_on(&self.handle, self.component.transform_many(source, &specs))
                 .map_err(sandbox)
         });
         match results {
@@ -283,9 +276,7 @@ impl WasmModeration {
         if let Some(config) = self.config.lock().expect("moderation config lock").as_ref() {
             return Ok(config.clone());
         }
-        let config = self
-            .handle
-            .block_on(self.component.default_config())
+        let config = block_on(&self.handle, self.component.default_config())
             .map_err(sandbox)?;
         *self.config.lock().expect("moderation config lock") = Some(config.clone());
         Ok(config)
@@ -297,9 +288,7 @@ impl WasmModeration {
         if let Some(packed) = self.blocklists.lock().expect("blocklists lock").get(&key) {
             return Ok(packed.clone());
         }
-        let packed = self
-            .handle
-            .block_on(self.component.parse_blocklist(&text, min_quality))
+        let packed = block_on(&self.handle, self.component.parse_blocklist(&text, min_quality))
             .map_err(sandbox)?
             .map_err(worker_error!(moderation))?;
         let packed = Arc::new(packed.hashes);
@@ -320,9 +309,7 @@ impl ModerationStage for WasmModeration {
     ) -> Result<ModerationSummary, StageError> {
         let config = self.config()?;
         let packed = self.packed(blocklist, config.min_quality)?;
-        let report = self
-            .handle
-            .block_on(self.component.moderate(source, &config, previous_hash, &packed))
+        let report = block_on(&self.handle, self.component.moderate(source, &config, previous_hash, &packed))
             .map_err(sandbox)?
             .map_err(worker_error!(moderation))?;
         Ok(ModerationSummary {
@@ -349,4 +336,11 @@ impl ModerationStage for WasmModeration {
             pdq_hash: report.pdq.hash,
         })
     }
+}
+
+/// Runs a component call from a pipeline stage. Stages are called from the
+/// pipeline's threads and, for configuration checks, from request handlers
+/// on the runtime; `block_in_place` lets the latter block safely.
+fn block_on<F: std::future::Future>(handle: &Handle, call: F) -> F::Output {
+    tokio::task::block_in_place(|| handle.block_on(call))
 }

@@ -173,8 +173,10 @@ fn routes_report_hints_match_the_blocklist_and_answer_problems() {
     )
     .assert_problem(400, "bad-option");
     post(&url, "image/png", Vec::new()).assert_problem(400, "bad-option");
+    // Cut inside the headers: nothing is left to decode (a JPEG cut later,
+    // in its scan data, decodes partially, as browsers show it).
     let mut truncated = photo("rocket.jpg");
-    truncated.truncate(2000);
+    truncated.truncate(200);
     post(&url, "image/jpeg", truncated).assert_problem(422, "unprocessable");
     get(&host.url("/v1/moderation/nothing-here")).assert_problem(404, "not-found");
     Reply::send(client().delete(&url)).assert_problem(405, "method-not-allowed");
