@@ -138,9 +138,13 @@ fn create_drop(base: &str, units: i64, extra: Value) -> String {
 }
 
 fn reservation_body(drop_id: &str, buyer: &str, quantity: i64) -> Value {
+    // One consent time per test run: a retry must send the very same body,
+    // or the origin rightly answers 422 for a reused Idempotency-Key.
+    static ACCEPTED_AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let accepted_at = ACCEPTED_AT.get_or_init(|| rfc3339(-1));
     json!({
         "drop_id": drop_id, "quantity": quantity, "buyer_id": buyer,
-        "consent": {"terms_version": "2026-11", "accepted_at": rfc3339(-1)},
+        "consent": {"terms_version": "2026-11", "accepted_at": accepted_at},
     })
 }
 
