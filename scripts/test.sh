@@ -8,4 +8,4 @@ ensure_wasmtime_cli
 ensure_postgres
 build_workers
 cargo build --release --target wasm32-wasip2 -p misbehave-guest
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
