@@ -1,21 +1,30 @@
-//! The capture pipeline under load: 1920x1080 JPEG fragments over HTTP into
-//! the ingest router, with colour correction (`wb=auto&lut=warm-17`), three
-//! thumbnail renditions and moderation run natively by the worker crates.
+//! The capture pipeline under load, as `studio-edge up` runs it: 1920x1080
+//! JPEG fragments over HTTP into the ingest router, each shrunk to working
+//! size, colour-corrected (`wb=auto&lut=warm`), rendered to three thumbnail
+//! renditions and moderated by the worker components in wasmtime (from
+//! `spin.toml`, with the host's runtime limits).
 //!
-//! `cargo bench -p studio-edge --bench pipeline` prints the sustained
-//! fragments per second (4 streams back to back) and the p50/p99
-//! ingest-to-publish latency at 4 streams x 5 fps. The same code runs
-//! without building the host as
+//! ```text
+//! scripts/build-workers.sh     # or the cargo build lines in the README
+//! cargo bench -p studio-edge --bench pipeline
+//! ```
+//!
+//! Prints the sustained fragments per second (4 streams back to back) and
+//! the p50/p99 ingest-to-publish latency at 4 streams x 5 fps. Set
+//! `PIPELINE_BENCH_SECONDS` to lengthen the paced phase (default 20). The
+//! same load with the worker crates called natively:
 //! `cargo run --release -p studio-edge-ingest --features native --example pipeline_load`.
-//! Set `PIPELINE_BENCH_SECONDS` to lengthen the paced phase (default 20).
 
 use std::path::Path;
 use std::time::Duration;
 
+use studio_edge::manifest::Manifest;
+use studio_edge::pipeline_stages::load_stages;
+use studio_edge::runtime::{Runtime, RuntimeConfig};
 use studio_edge_ingest::bench::{LoadOptions, run};
 
-fn main() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+fn main() -> anyhow::Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut options = LoadOptions::default();
     if let Some(seconds) = std::env::var("PIPELINE_BENCH_SECONDS")
         .ok()
@@ -23,12 +32,13 @@ fn main() {
     {
         options.paced = Duration::from_secs(seconds);
     }
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(&fixtures, options)) {
-        Ok(report) => print!("{report}"),
-        Err(error) => {
-            eprintln!("pipeline bench failed: {error}");
-            std::process::exit(1);
-        }
-    }
+    let app = Manifest::load(&repo.join("spin.toml"))?.resolve(|_| None)?;
+    let tokio = tokio::runtime::Runtime::new()?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let stages = load_stages(&runtime, &app, tokio.handle().clone())?;
+    let report = tokio
+        .block_on(run(&repo.join("../shared/fixtures"), options, stages))
+        .map_err(anyhow::Error::msg)?;
+    print!("{report}");
+    Ok(())
 }

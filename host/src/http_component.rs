@@ -14,8 +14,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, header};
 use http_body_util::{BodyExt, Full, Limited};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::manifest::AppComponent;
@@ -66,11 +66,7 @@ impl HttpComponent {
         Ok(Self {
             id: component.id.as_str().into(),
             pre,
-            guest: GuestConfig {
-                name: component.id.as_str().into(),
-                env: component.env.clone().into(),
-                allowed_outbound_hosts: Arc::new(component.allowed_outbound_hosts.clone()),
-            },
+            guest: component.guest_config(),
             runtime: runtime.clone(),
         })
     }
@@ -131,9 +127,8 @@ impl HttpComponent {
             outcome
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response.map(|body| {
-                Body::new(body.map_err(|e| axum::Error::new(format!("{e:?}"))))
-            })),
+            Ok(Ok(response)) => Ok(response
+                .map(|body| Body::new(body.map_err(|e| axum::Error::new(format!("{e:?}")))))),
             Ok(Err(code)) => Err(GuestError::Trap(format!(
                 "the component answered with the error code {code:?}"
             ))),
@@ -143,7 +138,9 @@ impl HttpComponent {
                     "the component returned without setting a response".to_owned(),
                 )),
                 Ok(Err(error)) => Err(error),
-                Err(join) => Err(GuestError::Trap(format!("the component task failed: {join}"))),
+                Err(join) => Err(GuestError::Trap(format!(
+                    "the component task failed: {join}"
+                ))),
             },
         }
     }
@@ -191,7 +188,10 @@ async fn prepare_request(
             .map_err(|_| Problem::internal("the listening address is not a valid Host"))?;
         parts.headers.insert(header::HOST, host);
     }
-    let host = parts.headers[header::HOST].to_str().unwrap_or("localhost").to_owned();
+    let host = parts.headers[header::HOST]
+        .to_str()
+        .unwrap_or("localhost")
+        .to_owned();
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let pattern = route.pattern.to_string();
     let values = [

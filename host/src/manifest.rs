@@ -33,17 +33,22 @@
 //! # Ok::<(), studio_edge::manifest::ManifestError>(())
 //! ```
 //!
-//! Spin features this host does not provide (`files`, key-value stores,
-//! databases, component dependencies, the Wagi executor, private routes) are
-//! refused at startup by name rather than silently ignored.
+//! `files` entries of the form `{ source = "dir", destination = "/path" }`
+//! mount a host directory read-only at `/path` in every instance, as Spin
+//! does; glob-pattern entries are refused. Other Spin features this host
+//! does not provide (`exclude_files`, key-value stores, databases,
+//! component dependencies, the Wagi executor, private routes) are refused at
+//! startup by name rather than silently ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::outbound::{AllowedHosts, OutboundPatternError};
 use crate::routes::{RoutePattern, Router, RouterError};
+use crate::runtime::{DirMount, GuestConfig};
 
 /// Why a manifest cannot be used. Every message names the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -162,9 +167,10 @@ pub struct ComponentSection {
     /// `spin build` settings: not used by the host.
     #[serde(default)]
     pub build: Option<toml::Table>,
-    /// Spin features the host refuses by name (see the module docs).
+    /// Directories mounted read-only into each instance.
     #[serde(default)]
-    files: Option<toml::Value>,
+    pub files: Vec<FileEntry>,
+    /// Spin features the host refuses by name (see the module docs).
     #[serde(default)]
     key_value_stores: Option<toml::Value>,
     #[serde(default)]
@@ -175,6 +181,22 @@ pub struct ComponentSection {
     dependencies: Option<toml::Value>,
     #[serde(default)]
     exclude_files: Option<toml::Value>,
+}
+
+/// One `files` entry: a glob pattern (refused here) or a directory mount.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileEntry {
+    Pattern(String),
+    Mount(FileMount),
+}
+
+/// `{ source = "dir", destination = "/path" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMount {
+    pub source: String,
+    pub destination: String,
 }
 
 /// The resolved application: what the server needs to run it.
@@ -195,6 +217,20 @@ pub struct AppComponent {
     /// with upper-cased names, then its `environment` table.
     pub env: Vec<(String, String)>,
     pub allowed_outbound_hosts: AllowedHosts,
+    /// Host directories mounted read-only into each instance.
+    pub dirs: Vec<DirMount>,
+}
+
+impl AppComponent {
+    /// What each instance of this component gets.
+    pub fn guest_config(&self) -> GuestConfig {
+        GuestConfig {
+            name: self.id.as_str().into(),
+            env: self.env.clone().into(),
+            allowed_outbound_hosts: Arc::new(self.allowed_outbound_hosts.clone()),
+            dirs: self.dirs.clone().into(),
+        }
+    }
 }
 
 impl Manifest {
@@ -243,7 +279,10 @@ impl Manifest {
             let key = format!("variables.{name}");
             check_variable_name(&key, name)?;
             if variable.required && variable.default.is_some() {
-                return Err(invalid(key, "a variable cannot be both required and defaulted"));
+                return Err(invalid(
+                    key,
+                    "a variable cannot be both required and defaulted",
+                ));
             }
         }
         for (id, component) in &self.components {
@@ -283,7 +322,11 @@ impl Manifest {
         Ok(())
     }
 
-    fn validate_component(&self, id: &str, component: &ComponentSection) -> Result<(), ManifestError> {
+    fn validate_component(
+        &self,
+        id: &str,
+        component: &ComponentSection,
+    ) -> Result<(), ManifestError> {
         let key = format!("component.{id}");
         if id.is_empty()
             || !id
@@ -302,7 +345,6 @@ impl Manifest {
             ));
         }
         let unsupported = [
-            ("files", component.files.is_some()),
             ("exclude_files", component.exclude_files.is_some()),
             ("key_value_stores", component.key_value_stores.is_some()),
             ("sqlite_databases", component.sqlite_databases.is_some()),
@@ -315,6 +357,24 @@ impl Manifest {
                 "not provided by studio-edge; run this component under Spin",
             ));
         }
+        for (index, entry) in component.files.iter().enumerate() {
+            let file_key = format!("{key}.files[{index}]");
+            match entry {
+                FileEntry::Pattern(_) => {
+                    return Err(invalid(
+                        file_key,
+                        "glob patterns are not provided by studio-edge; mount a directory with { source = \"dir\", destination = \"/path\" }",
+                    ));
+                }
+                FileEntry::Mount(mount) if !mount.destination.starts_with('/') => {
+                    return Err(invalid(
+                        format!("{file_key}.destination"),
+                        "must be an absolute path in the component, like \"/assets\"",
+                    ));
+                }
+                FileEntry::Mount(_) => {}
+            }
+        }
         for (name, template) in &component.variables {
             let var_key = format!("{key}.variables.{name}");
             check_variable_name(&var_key, name)?;
@@ -322,7 +382,9 @@ impl Manifest {
                 if !self.variables.contains_key(reference) {
                     return Err(invalid(
                         var_key,
-                        format!("refers to {{{{ {reference} }}}}, which [variables] does not declare"),
+                        format!(
+                            "refers to {{{{ {reference} }}}}, which [variables] does not declare"
+                        ),
                     ));
                 }
             }
@@ -333,7 +395,9 @@ impl Manifest {
                 if !self.variables.contains_key(reference) {
                     return Err(invalid(
                         host_key,
-                        format!("refers to {{{{ {reference} }}}}, which [variables] does not declare"),
+                        format!(
+                            "refers to {{{{ {reference} }}}}, which [variables] does not declare"
+                        ),
                     ));
                 }
             }
@@ -348,7 +412,8 @@ impl Manifest {
         let mut values = BTreeMap::new();
         for (name, variable) in &self.variables {
             let upper = name.to_ascii_uppercase();
-            let value = lookup(&format!("SPIN_VARIABLE_{upper}")).or_else(|| variable.default.clone());
+            let value =
+                lookup(&format!("SPIN_VARIABLE_{upper}")).or_else(|| variable.default.clone());
             match value {
                 Some(value) => {
                     values.insert(name.as_str(), value);
@@ -388,6 +453,23 @@ impl Manifest {
                 .source
                 .as_str()
                 .expect("validated: source is a string");
+            let mut dirs = Vec::new();
+            for (index, entry) in section.files.iter().enumerate() {
+                let FileEntry::Mount(mount) = entry else {
+                    unreachable!("validated: only mounts")
+                };
+                let host = self.base_dir.join(&mount.source);
+                if !host.is_dir() {
+                    return Err(invalid(
+                        format!("{key}.files[{index}].source"),
+                        format!("{} is not a directory", host.display()),
+                    ));
+                }
+                dirs.push(DirMount {
+                    host,
+                    guest: mount.destination.clone(),
+                });
+            }
             components.insert(
                 id.clone(),
                 AppComponent {
@@ -395,6 +477,7 @@ impl Manifest {
                     source: self.base_dir.join(source),
                     env,
                     allowed_outbound_hosts,
+                    dirs,
                 },
             );
         }
@@ -581,7 +664,10 @@ mod tests {
             ]
         );
         let app = manifest
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s"), ("SPIN_VARIABLE_KEY", "k9")]))
+            .resolve(env(&[
+                ("SPIN_VARIABLE_SALT", "s"),
+                ("SPIN_VARIABLE_KEY", "k9"),
+            ]))
             .unwrap();
         assert_eq!(app.components["thumb"].env[0].1, "k9");
     }
@@ -600,12 +686,17 @@ mod tests {
             .unwrap()
             .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
             .unwrap();
-        assert_eq!(app.router.route("/v1/thumb/a.jpg").unwrap().component, "thumb");
+        assert_eq!(
+            app.router.route("/v1/thumb/a.jpg").unwrap().component,
+            "thumb"
+        );
         assert_eq!(app.router.route("/health").unwrap().component, "thumb");
         assert!(app.router.route("/health/x").is_none());
-        assert!(app.components["thumb"]
-            .allowed_outbound_hosts
-            .allows("https", "img.example.com", 443));
+        assert!(app.components["thumb"].allowed_outbound_hosts.allows(
+            "https",
+            "img.example.com",
+            443
+        ));
     }
 
     #[test]
@@ -616,7 +707,10 @@ mod tests {
 
     #[test]
     fn unknown_component_in_trigger_names_the_key() {
-        let text = BASE.replace("component = \"thumb\"\n        [[trigger", "component = \"nope\"\n        [[trigger");
+        let text = BASE.replace(
+            "component = \"thumb\"\n        [[trigger",
+            "component = \"nope\"\n        [[trigger",
+        );
         let message = parse(&text).unwrap_err().to_string();
         assert!(message.contains("trigger.http[0].component"), "{message}");
         assert!(message.contains("nope"), "{message}");
@@ -626,18 +720,71 @@ mod tests {
     fn undeclared_variable_reference_names_the_key() {
         let text = BASE.replace("{{ key }}", "{{ missing }}");
         let message = parse(&text).unwrap_err().to_string();
-        assert!(message.contains("component.thumb.variables.signing_key"), "{message}");
+        assert!(
+            message.contains("component.thumb.variables.signing_key"),
+            "{message}"
+        );
         assert!(message.contains("missing"), "{message}");
     }
 
     #[test]
     fn unsupported_features_are_refused_by_name() {
+        let with = |extra: &str| {
+            BASE.replace(
+                "environment = { RUST_LOG = \"info\" }",
+                &format!("environment = {{ RUST_LOG = \"info\" }}\n        {extra}"),
+            )
+        };
+        let message = parse(&with("files = [\"static/**\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("component.thumb.files[0]"), "{message}");
+        assert!(message.contains("glob"), "{message}");
+        let message = parse(&with("key_value_stores = [\"default\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("component.thumb.key_value_stores"),
+            "{message}"
+        );
+        let message = parse(&with("files = [{ source = \"a\", destination = \"rel\" }]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("component.thumb.files[0].destination"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn directory_mounts_resolve_against_the_manifest() {
+        let dir = std::env::temp_dir().join(format!("studio-edge-mount-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
         let text = BASE.replace(
             "environment = { RUST_LOG = \"info\" }",
-            "environment = { RUST_LOG = \"info\" }\n        files = [\"static/**\"]",
+            "environment = { RUST_LOG = \"info\" }\n        files = [{ source = \"assets\", destination = \"/assets\" }]",
         );
-        let message = parse(&text).unwrap_err().to_string();
-        assert!(message.contains("component.thumb.files"), "{message}");
+        let manifest = Manifest::parse(&text, &dir).unwrap();
+        let app = manifest
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap();
+        assert_eq!(
+            app.components["thumb"].dirs,
+            [DirMount {
+                host: dir.join("assets"),
+                guest: "/assets".to_owned()
+            }]
+        );
+        std::fs::remove_dir_all(dir.join("assets")).unwrap();
+        let message = manifest
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("component.thumb.files[0].source"),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -658,7 +805,10 @@ mod tests {
     fn bad_variable_names_and_templates() {
         assert!(parse(&BASE.replace("key = {", "Key = {")).is_err());
         assert!(parse(&BASE.replace("{{ key }}", "{{ key ")).is_err());
-        let both = BASE.replace("salt = { required = true", "salt = { default = \"x\", required = true");
+        let both = BASE.replace(
+            "salt = { required = true",
+            "salt = { default = \"x\", required = true",
+        );
         let message = parse(&both).unwrap_err().to_string();
         assert!(message.contains("variables.salt"), "{message}");
     }
@@ -666,7 +816,10 @@ mod tests {
     #[test]
     fn outbound_templates_resolve() {
         let text = BASE
-            .replace("key = { default = \"k0\" }", "key = { default = \"k0\" }\n        origin = { default = \"https://img.test\" }")
+            .replace(
+                "key = { default = \"k0\" }",
+                "key = { default = \"k0\" }\n        origin = { default = \"https://img.test\" }",
+            )
             .replace("\"https://*.example.com\",", "\"{{ origin }}\",");
         let app = parse(&text)
             .unwrap()

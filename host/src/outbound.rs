@@ -88,7 +88,9 @@ impl OutboundPattern {
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains(['/', '?', '#', '@']) {
-            return Err(error("only scheme, host and port are allowed (no path, query or user)"));
+            return Err(error(
+                "only scheme, host and port are allowed (no path, query or user)",
+            ));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| error("malformed host"))?;
         let host = host.to_ascii_lowercase();
@@ -141,8 +143,12 @@ impl OutboundPattern {
         };
         let host_ok = match &self.host {
             HostPattern::Any => true,
-            HostPattern::SubdomainOf(suffix) => host.ends_with(suffix.as_str()) && host.len() > suffix.len(),
-            HostPattern::Exact(exact) => exact.trim_start_matches('[').trim_end_matches(']') == host,
+            HostPattern::SubdomainOf(suffix) => {
+                host.ends_with(suffix.as_str()) && host.len() > suffix.len()
+            }
+            HostPattern::Exact(exact) => {
+                exact.trim_start_matches('[').trim_end_matches(']') == host
+            }
         };
         let port_ok = match self.port {
             PortPattern::Any => true,

@@ -22,8 +22,8 @@ use studio_edge_ingest::{
 };
 use tokio::runtime::Handle;
 
-use crate::manifest::{App, AppComponent};
-use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
+use crate::manifest::App;
+use crate::runtime::{GuestError, Runtime, RuntimeError};
 use crate::typed::{color, moderation, thumbnail};
 
 /// The manifest's component ids the pipeline uses.
@@ -31,27 +31,23 @@ pub const COLOR_COMPONENT: &str = "color";
 pub const THUMBNAIL_COMPONENT: &str = "thumbnail";
 pub const MODERATION_COMPONENT: &str = "moderation";
 
-fn guest_config(component: &AppComponent) -> GuestConfig {
-    GuestConfig {
-        name: component.id.as_str().into(),
-        env: component.env.clone().into(),
-        allowed_outbound_hosts: Arc::new(component.allowed_outbound_hosts.clone()),
-    }
-}
-
 /// Loads the pipeline's components from `app`; must be called outside the
 /// tokio reactor (compiling is CPU-bound), with `handle` the runtime the
 /// calls will block on.
-pub fn load_stages(runtime: &Runtime, app: &App, handle: Handle) -> Result<FrameStages, RuntimeError> {
+pub fn load_stages(
+    runtime: &Runtime,
+    app: &App,
+    handle: Handle,
+) -> Result<FrameStages, RuntimeError> {
     let component = |id: &str| app.components.get(id);
     let color = component(COLOR_COMPONENT)
-        .map(|c| color::ColorComponent::load(runtime, &c.source, guest_config(c)))
+        .map(|c| color::ColorComponent::load(runtime, &c.source, c.guest_config()))
         .transpose()?;
     let thumbnails = component(THUMBNAIL_COMPONENT)
-        .map(|c| thumbnail::ThumbnailComponent::load(runtime, &c.source, guest_config(c)))
+        .map(|c| thumbnail::ThumbnailComponent::load(runtime, &c.source, c.guest_config()))
         .transpose()?;
     let moderation = component(MODERATION_COMPONENT)
-        .map(|c| moderation::ModerationComponent::load(runtime, &c.source, guest_config(c)))
+        .map(|c| moderation::ModerationComponent::load(runtime, &c.source, c.guest_config()))
         .transpose()?;
     Ok(FrameStages {
         color: color.map(|component| {
@@ -80,7 +76,8 @@ pub fn load_stages(runtime: &Runtime, app: &App, handle: Handle) -> Result<Frame
 }
 
 /// Opens the ingest service on `data_dir` with the manifest's pipeline
-/// components and forwards the orders service's drop events to viewers.
+/// components, forwards the orders service's drop events to viewers and
+/// adds its counters to `/metrics`.
 pub async fn open_ingest(
     runtime: &Runtime,
     app: &App,
@@ -96,12 +93,16 @@ pub async fn open_ingest(
     tracing::info!(stages = ?stages.names(), "capture pipeline ready");
     let ingest = Ingest::open(IngestConfig::new(data_dir), stages)
         .with_context(|| format!("opening the ingest data in {}", data_dir.display()))?;
-    ingest.forward_drop_events(orders.drop_events(), |event| studio_edge_ingest::DropUpdate {
-        drop_id: event.drop_id,
-        available: event.available,
-        reserved: event.reserved,
-        sold: event.sold,
+    ingest.forward_drop_events(orders.drop_events(), |event| {
+        studio_edge_ingest::DropUpdate {
+            drop_id: event.drop_id,
+            available: event.available,
+            reserved: event.reserved,
+            sold: event.sold,
+        }
     });
+    let service = orders.service();
+    ingest.add_metrics_source(move || service.metrics().text());
     Ok(Arc::new(ingest))
 }
 
@@ -239,11 +240,14 @@ impl ThumbnailStage for WasmThumbnails {
         })
     }
 
-    fn render(&self, source: &[u8], variants: &[VariantSpec]) -> Vec<Result<EncodedImage, StageError>> {
+    fn render(
+        &self,
+        source: &[u8],
+        variants: &[VariantSpec],
+    ) -> Vec<Result<EncodedImage, StageError>> {
         let specs: Result<Vec<_>, StageError> = variants.iter().map(|v| self.spec(v)).collect();
         let results = specs.and_then(|specs| {
-            block_on(&self.handle, self.component.transform_many(source, &specs))
-                .map_err(sandbox)
+            block_on(&self.handle, self.component.transform_many(source, &specs)).map_err(sandbox)
         });
         match results {
             Ok(results) => results
@@ -276,8 +280,7 @@ impl WasmModeration {
         if let Some(config) = self.config.lock().expect("moderation config lock").as_ref() {
             return Ok(config.clone());
         }
-        let config = block_on(&self.handle, self.component.default_config())
-            .map_err(sandbox)?;
+        let config = block_on(&self.handle, self.component.default_config()).map_err(sandbox)?;
         *self.config.lock().expect("moderation config lock") = Some(config.clone());
         Ok(config)
     }
@@ -288,9 +291,12 @@ impl WasmModeration {
         if let Some(packed) = self.blocklists.lock().expect("blocklists lock").get(&key) {
             return Ok(packed.clone());
         }
-        let packed = block_on(&self.handle, self.component.parse_blocklist(&text, min_quality))
-            .map_err(sandbox)?
-            .map_err(worker_error!(moderation))?;
+        let packed = block_on(
+            &self.handle,
+            self.component.parse_blocklist(&text, min_quality),
+        )
+        .map_err(sandbox)?
+        .map_err(worker_error!(moderation))?;
         let packed = Arc::new(packed.hashes);
         self.blocklists
             .lock()
@@ -309,9 +315,13 @@ impl ModerationStage for WasmModeration {
     ) -> Result<ModerationSummary, StageError> {
         let config = self.config()?;
         let packed = self.packed(blocklist, config.min_quality)?;
-        let report = block_on(&self.handle, self.component.moderate(source, &config, previous_hash, &packed))
-            .map_err(sandbox)?
-            .map_err(worker_error!(moderation))?;
+        let report = block_on(
+            &self.handle,
+            self.component
+                .moderate(source, &config, previous_hash, &packed),
+        )
+        .map_err(sandbox)?
+        .map_err(worker_error!(moderation))?;
         Ok(ModerationSummary {
             action: match report.action {
                 moderation::Action::Allow => ModerationAction::Allow,

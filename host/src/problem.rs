@@ -44,16 +44,27 @@ mod tests {
     fn guest_errors_map_to_statuses_and_types() {
         let cases = [
             (GuestError::Timeout(Duration::from_secs(1)), 504, "timeout"),
-            (GuestError::MemoryLimit { limit_mib: 8 }, 500, "memory-limit"),
+            (
+                GuestError::MemoryLimit { limit_mib: 8 },
+                500,
+                "memory-limit",
+            ),
             (GuestError::Overloaded("busy".into()), 503, "overloaded"),
-            (GuestError::Trap("unreachable".into()), 500, "component-trap"),
+            (
+                GuestError::Trap("unreachable".into()),
+                500,
+                "component-trap",
+            ),
         ];
         for (error, status, kind) in cases {
             let problem = from_guest_error("x", &error);
             assert_eq!((problem.status, problem.kind.as_str()), (status, kind));
             let response = response(&problem);
             assert_eq!(response.status().as_u16(), status);
-            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
         }
     }
 }

@@ -73,7 +73,11 @@ impl RoutePattern {
     fn matches(&self, path: &str) -> Option<String> {
         match self {
             Self::Exact(exact) => {
-                let path = if path == "/" { path } else { path.trim_end_matches('/') };
+                let path = if path == "/" {
+                    path
+                } else {
+                    path.trim_end_matches('/')
+                };
                 (path == exact).then(String::new)
             }
             Self::Wildcard(prefix) => {

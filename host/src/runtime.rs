@@ -45,7 +45,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::body::HyperIncomingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -120,6 +120,15 @@ pub struct GuestConfig {
     pub name: Arc<str>,
     pub env: Arc<[(String, String)]>,
     pub allowed_outbound_hosts: Arc<AllowedHosts>,
+    /// Directories mounted read-only (a manifest's `files`).
+    pub dirs: Arc<[DirMount]>,
+}
+
+/// A host directory the guest sees, read-only, at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMount {
+    pub host: PathBuf,
+    pub guest: String,
 }
 
 impl GuestConfig {
@@ -129,6 +138,7 @@ impl GuestConfig {
             name: name.into(),
             env: Arc::new([]),
             allowed_outbound_hosts: Arc::new(AllowedHosts::none()),
+            dirs: Arc::new([]),
         }
     }
 }
@@ -189,7 +199,10 @@ impl WasiHttpHooks for OutboundPolicy {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as SendFuture))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as SendFuture,
+            ))
         })
     }
 }
@@ -426,10 +439,11 @@ impl Runtime {
 
     fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, RuntimeError> {
         let started = std::time::Instant::now();
-        let component = Component::new(&self.inner.engine, bytes).map_err(|e| RuntimeError::Compile {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
+        let component =
+            Component::new(&self.inner.engine, bytes).map_err(|e| RuntimeError::Compile {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
         tracing::info!(component = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
         Ok(component)
     }
@@ -439,7 +453,10 @@ impl Runtime {
     fn cache_key(&self, bytes: &[u8]) -> String {
         let mut digest = DigestHasher(Sha256::new());
         digest.0.update(bytes);
-        self.inner.engine.precompile_compatibility_hash().hash(&mut digest);
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut digest);
         digest
             .0
             .finalize()
@@ -463,11 +480,17 @@ impl Runtime {
     pub fn new_store(&self, guest: &GuestConfig) -> (Store<GuestState>, Guard) {
         let config = &self.inner.config;
         let memory_hit = Arc::new(AtomicBool::new(false));
-        let wasi = WasiCtx::builder()
-            .inherit_stdout()
-            .inherit_stderr()
-            .envs(&guest.env)
-            .build();
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&guest.env);
+        for dir in guest.dirs.iter() {
+            // Checked to be a directory when the manifest was resolved; one
+            // removed since then is left out (the guest sees no such path)
+            // rather than failing every call.
+            if let Err(error) = wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly) {
+                tracing::warn!(guest = %guest.name, dir = %dir.host.display(), %error, "cannot mount directory");
+            }
+        }
+        let wasi = wasi.build();
         let state = GuestState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -483,7 +506,11 @@ impl Runtime {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.memory);
-        let ticks = config.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        let ticks = config
+            .timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1);
         store.set_epoch_deadline(ticks as u64);
         store.epoch_deadline_trap();
         let guard = Guard {

@@ -54,9 +54,7 @@ impl ComponentRoutes {
     /// routes into it with [`Router::merge`].
     pub fn into_router(mut self, local_addr: SocketAddr) -> Router {
         self.local_authority = local_addr.to_string();
-        Router::new()
-            .fallback(dispatch)
-            .with_state(Arc::new(self))
+        Router::new().fallback(dispatch).with_state(Arc::new(self))
     }
 }
 

@@ -27,9 +27,23 @@ fn grid() -> String {
     )
 }
 
-/// A manifest serving the colour component at its routes. The host grants
-/// components no files, so LUTs and profiles are uploaded.
+/// A manifest serving the colour component at its routes, with no asset
+/// directory: LUTs and profiles are uploaded.
 fn write_manifest(dir: &Path) -> PathBuf {
+    write_manifest_with(dir, "")
+}
+
+/// The same with the fixtures directory mounted at `assets_dir` (no mount
+/// when empty) and named as the colour worker's asset directory.
+fn write_manifest_with(dir: &Path, assets_dir: &str) -> PathBuf {
+    let files = if assets_dir.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "files = [{{ source = \"{}\", destination = \"{assets_dir}\" }}]",
+            fixtures().display()
+        )
+    };
     let manifest = format!(
         r#"spin_manifest_version = 2
 
@@ -37,7 +51,7 @@ fn write_manifest(dir: &Path) -> PathBuf {
 name = "color-test"
 
 [variables]
-color_assets_dir = {{ default = "" }}
+color_assets_dir = {{ default = "{assets_dir}" }}
 
 [[trigger.http]]
 route = "/v1/color"
@@ -49,6 +63,7 @@ component = "color"
 
 [component.color]
 source = "{}"
+{files}
 
 [component.color.variables]
 color_assets_dir = "{{{{ color_assets_dir }}}}"
@@ -200,6 +215,42 @@ fn bad_input_gets_problems_through_the_host() {
 
     let reply = post(&host.url("/v1/color"), "image/png", b"no image".to_vec());
     reply.assert_problem(415, "unsupported-format");
+}
+
+#[test]
+fn named_luts_come_from_a_directory_the_host_mounts() {
+    // The fixtures directory (luts/warm-17.cube) mounted read-only at
+    // /assets through the manifest's `files`, as Spin does.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = write_manifest_with(dir.path(), "/assets");
+    let host = Host::start(&manifest, &[], &[]);
+    let warm = fixture("colorchecker/colorchecker-warm.png");
+    let by_name = post(
+        &host.url("/v1/color?lut=warm-17"),
+        "image/png",
+        warm.clone(),
+    );
+    assert_eq!(by_name.status, 200, "{}", by_name.text());
+    let cube = String::from_utf8(fixture("luts/warm-17.cube")).unwrap();
+    let uploaded = post(
+        &host.url("/v1/color"),
+        "application/json",
+        json_body(&warm, Some(&cube), None),
+    );
+    assert_eq!(uploaded.status, 200, "{}", uploaded.text());
+    assert_eq!(
+        by_name.body, uploaded.body,
+        "the mounted LUT is the uploaded one"
+    );
+    let missing = post(&host.url("/v1/color?lut=nope"), "image/png", warm);
+    let problem = missing.assert_problem(400, "unknown-lut");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("luts/nope.cube"),
+        "{problem}"
+    );
 }
 
 #[test]

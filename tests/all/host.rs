@@ -73,14 +73,20 @@ fn deadline_memory_cap_and_traps_are_clean_problems_and_the_host_keeps_serving()
     assert_ok(&host);
 
     let problem = get(&host.url("/mis/spin")).assert_problem(504, "timeout");
-    assert!(problem["detail"].as_str().unwrap().contains("misbehave"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("misbehave"),
+        "{problem}"
+    );
     assert_ok(&host);
 
     get(&host.url("/mis/alloc")).assert_problem(500, "memory-limit");
     assert_ok(&host);
 
     let under_cap = get(&host.url("/mis/alloc?mb=16"));
-    assert_eq!((under_cap.status, under_cap.text().as_str()), (200, "allocated 16 MiB"));
+    assert_eq!(
+        (under_cap.status, under_cap.text().as_str()),
+        (200, "allocated 16 MiB")
+    );
 
     get(&host.url("/mis/trap")).assert_problem(500, "component-trap");
     assert_ok(&host);
@@ -115,7 +121,11 @@ fn the_guest_sees_the_full_path_and_spin_headers() {
     let client_addr = headers["spin-client-addr"].as_str().unwrap();
     assert!(client_addr.starts_with("127.0.0.1:"), "{client_addr}");
 
-    let exact = Reply::send(client().get(host.url("/echo")).header("spin-path-info", "/forged"));
+    let exact = Reply::send(
+        client()
+            .get(host.url("/echo"))
+            .header("spin-path-info", "/forged"),
+    );
     let headers = &exact.json()["headers"];
     assert_eq!(headers["spin-path-info"], "");
     assert_eq!(headers["spin-matched-route"], "/echo");
@@ -130,10 +140,17 @@ fn variables_and_environment_reach_the_guest_and_secrets_stay_out_of_logs() {
     assert_eq!(get(&host.url("/mis/env/TOKEN")).text(), SECRET);
     assert_eq!(get(&host.url("/mis/env/PLAIN")).text(), "plain-value");
     get(&host.url("/mis/env/SPIN_VARIABLE_GREETING")).assert_problem(404, "not-found");
-    assert!(!host.logs().contains(SECRET), "secret in logs:\n{}", host.logs());
+    assert!(
+        !host.logs().contains(SECRET),
+        "secret in logs:\n{}",
+        host.logs()
+    );
 
     let defaults = start(dir.path(), &[], &[]);
-    assert_eq!(get(&defaults.url("/mis/env/GREETING")).text(), "hello, world");
+    assert_eq!(
+        get(&defaults.url("/mis/env/GREETING")).text(),
+        "hello, world"
+    );
 }
 
 #[test]
@@ -167,7 +184,11 @@ fn outbound_requests_outside_the_allow_list_are_refused() {
 
     let denied = get(&host.url(&format!("/mis/fetch?url=http://localhost:{port}/mis/ok")));
     denied.assert_problem(403, "outbound-denied");
-    assert!(host.logs().contains("outbound request denied"), "{}", host.logs());
+    assert!(
+        host.logs().contains("outbound request denied"),
+        "{}",
+        host.logs()
+    );
 }
 
 #[test]
@@ -176,14 +197,22 @@ fn request_bodies_over_the_limit_get_413() {
     let host = start(dir.path(), &["--max-body-mb", "1"], &[]);
     let big = vec![7u8; (1 << 20) + 1];
 
-    post(&host.url("/mis/ok"), "application/octet-stream", big.clone())
-        .assert_problem(413, "too-large");
+    post(
+        &host.url("/mis/ok"),
+        "application/octet-stream",
+        big.clone(),
+    )
+    .assert_problem(413, "too-large");
 
     // Without a Content-Length (chunked), the host counts as it reads.
     let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(big));
     Reply::send(client().post(host.url("/mis/ok")).body(chunked)).assert_problem(413, "too-large");
 
-    let small = post(&host.url("/mis/ok"), "application/octet-stream", vec![1; 1000]);
+    let small = post(
+        &host.url("/mis/ok"),
+        "application/octet-stream",
+        vec![1; 1000],
+    );
     assert_eq!(small.status, 200);
 }
 
@@ -204,12 +233,17 @@ fn the_compile_cache_is_written_once_and_reused() {
     let second = Host::start_in(&manifest, &data, &[], &env);
     assert_ok(&second);
     assert!(
-        second.logs().contains("loaded compiled component from cache"),
+        second
+            .logs()
+            .contains("loaded compiled component from cache"),
         "{}",
         second.logs()
     );
     assert_eq!(cache_entries(&data.join("cache")), entries);
-    assert_eq!(std::fs::metadata(&entries[0]).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        written
+    );
 }
 
 fn cache_entries(dir: &Path) -> Vec<PathBuf> {
@@ -245,7 +279,10 @@ fn typed_calls_get_the_deadline_and_the_memory_cap() {
         let spec = worker.parse_options("abcd").await.unwrap().unwrap();
         assert_eq!(spec.width, Some(4));
         let image = worker.transform(b"xyz", &spec).await.unwrap().unwrap();
-        assert_eq!((image.format, image.bytes.as_slice()), (ImageFormat::Png, &b"zyx"[..]));
+        assert_eq!(
+            (image.format, image.bytes.as_slice()),
+            (ImageFormat::Png, &b"zyx"[..])
+        );
         let many = worker
             .transform_many(b"ab", &[spec.clone(), spec])
             .await
@@ -265,6 +302,9 @@ fn typed_calls_get_the_deadline_and_the_memory_cap() {
             GuestError::Trap(_)
         ));
         // A fresh instance per call: the failures above left nothing behind.
-        assert_eq!(worker.parse_options("ok").await.unwrap().unwrap().width, Some(2));
+        assert_eq!(
+            worker.parse_options("ok").await.unwrap().unwrap().width,
+            Some(2)
+        );
     });
 }

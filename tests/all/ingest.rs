@@ -67,7 +67,12 @@ fn create_stream(data_dir: &Path, name: &str, args: &[&str]) -> String {
 
 fn jpeg(photo: &str) -> Vec<u8> {
     let bytes = std::fs::read(fixtures().join("photos").join(photo)).expect("fixture photo");
-    encode(&decode(&bytes, &Limits::default()).unwrap().image, Format::Jpeg, 85).unwrap()
+    encode(
+        &decode(&bytes, &Limits::default()).unwrap().image,
+        Format::Jpeg,
+        85,
+    )
+    .unwrap()
 }
 
 /// Server-sent events read on a thread: (event name, data) pairs.
@@ -99,7 +104,10 @@ fn subscribe(url: &str) -> mpsc::Receiver<(String, serde_json::Value)> {
     events
 }
 
-fn next_named(events: &mpsc::Receiver<(String, serde_json::Value)>, wanted: &str) -> serde_json::Value {
+fn next_named(
+    events: &mpsc::Receiver<(String, serde_json::Value)>,
+    wanted: &str,
+) -> serde_json::Value {
     loop {
         let (name, data) = events
             .recv_timeout(Duration::from_secs(120))
@@ -176,7 +184,10 @@ fn frames_go_through_the_wasm_pipeline_to_viewers() {
     let held = put(&host, 2, &key, black);
     assert_eq!(held.status, 200, "{}", held.text());
     assert_eq!(held.json()["status"], "held");
-    assert_eq!(get(&host.url("/streams/cam1/frames/2/w320-webp")).status, 404);
+    assert_eq!(
+        get(&host.url("/streams/cam1/frames/2/w320-webp")).status,
+        404
+    );
 
     // A corrupt fragment is refused and publishes nothing.
     let mut corrupt = jpeg("coffee.png");
@@ -185,11 +196,18 @@ fn frames_go_through_the_wasm_pipeline_to_viewers() {
         *byte = byte.wrapping_mul(31).wrapping_add(7);
     }
     put(&host, 3, &key, corrupt).assert_problem(422, "unprocessable");
-    assert_eq!(get(&host.url("/streams/cam1/frames/3/w320-webp")).status, 404);
+    assert_eq!(
+        get(&host.url("/streams/cam1/frames/3/w320-webp")).status,
+        404
+    );
 
     let next = put(&host, 4, &key, jpeg("coffee.png"));
     assert_eq!(next.status, 201, "{}", next.text());
-    assert_eq!(next_named(&events, "frame")["seq"], 4, "the held frame is never announced");
+    assert_eq!(
+        next_named(&events, "frame")["seq"],
+        4,
+        "the held frame is never announced"
+    );
 
     let metrics = get(&host.url("/metrics")).text();
     for line in [

@@ -203,7 +203,12 @@ fn two_hosts_sharing_postgresql_sell_exactly_the_units() {
         let calls = (0..1000).map(|i| {
             let url = format!("{}/orders/v1/reservations", bases[i % 2]);
             let body = reservation_body(&drop_id, &format!("buyer-{i}"), 1).to_string();
-            tokio::spawn(post_async(client.clone(), url, format!("attempt-{i}"), body))
+            tokio::spawn(post_async(
+                client.clone(),
+                url,
+                format!("attempt-{i}"),
+                body,
+            ))
         });
         let mut outcomes = Vec::new();
         for call in calls.collect::<Vec<_>>() {
@@ -492,6 +497,25 @@ fn cart_flow(cart: &str, origin: &str) {
         (state["sold"].as_i64(), state["available"].as_i64()),
         (Some(2), Some(1))
     );
+
+    // The origin counted what ran (replays and refused keys not counted).
+    let metrics = get(&format!("{origin}/metrics")).text();
+    let counter = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let commands = |command: &str, outcome: &str| {
+        counter(&format!(
+            "studio_edge_orders_commands_total{{command=\"{command}\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(commands("reserve", "ok"), 2);
+    assert_eq!(commands("reserve", "sold-out"), 1);
+    assert_eq!(commands("confirm", "ok"), 1);
+    assert_eq!(commands("release", "ok"), 1);
+    assert_eq!(counter("studio_edge_orders_oversell_incidents"), 0);
 }
 
 #[test]

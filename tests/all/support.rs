@@ -182,9 +182,9 @@ impl Host {
             match lines.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.trim().strip_prefix("listening on http://") {
-                        break rest.parse::<SocketAddr>().unwrap_or_else(|e| {
-                            panic!("unparsable listening line {line:?}: {e}")
-                        });
+                        break rest
+                            .parse::<SocketAddr>()
+                            .unwrap_or_else(|e| panic!("unparsable listening line {line:?}: {e}"));
                     }
                 }
                 Err(_) => {

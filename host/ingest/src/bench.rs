@@ -1,6 +1,8 @@
 //! The pipeline load benchmark (`benches/pipeline.rs`): 1920x1080 JPEG
 //! fragments over real HTTP into the router, through colour correction,
-//! three thumbnail renditions and moderation with the native stages.
+//! three thumbnail renditions and moderation, with the stages the caller
+//! gives: the worker components in wasmtime (the host's bench, as `up` runs
+//! them) or the worker crates natively (`examples/pipeline_load.rs`).
 //!
 //! Two phases:
 //! - **sustained**: every stream sends back to back (the next fragment as
@@ -15,7 +17,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use studio_edge_color::assets::AssetDir;
 use studio_edge_imaging::{Filter, Format, Limits, SourceRect, decode, encode, resize};
 
 use crate::demo::{self, DemoReport, quantile};
@@ -34,7 +35,8 @@ pub struct LoadOptions {
     pub sustained_frames: usize,
     /// Pipeline threads.
     pub workers: usize,
-    /// Colour ops for every stream (the LUT is read from the fixtures).
+    /// Colour ops for every stream (`lut=warm` is the repository's
+    /// `workers/color/assets/luts/warm.cube`).
     pub color: String,
 }
 
@@ -46,7 +48,7 @@ impl Default for LoadOptions {
             paced: Duration::from_secs(20),
             sustained_frames: 25,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            color: "wb=auto&lut=warm-17".to_owned(),
+            color: "wb=auto&lut=warm".to_owned(),
         }
     }
 }
@@ -144,11 +146,15 @@ pub fn hd_frames(fixtures: &Path) -> Vec<Vec<u8>> {
     .collect()
 }
 
-/// Runs both phases against a fresh data directory and native stages.
-pub async fn run(fixtures: &Path, options: LoadOptions) -> Result<LoadReport, String> {
+/// Runs both phases against a fresh data directory with `stages`.
+pub async fn run(
+    fixtures: &Path,
+    options: LoadOptions,
+    stages: FrameStages,
+) -> Result<LoadReport, String> {
     let data_dir = std::env::temp_dir().join(format!("studio-edge-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let result = run_in(&data_dir, fixtures, options).await;
+    let result = run_in(&data_dir, fixtures, options, stages).await;
     let _ = std::fs::remove_dir_all(&data_dir);
     result
 }
@@ -157,6 +163,7 @@ async fn run_in(
     data_dir: &Path,
     fixtures: &Path,
     options: LoadOptions,
+    stages: FrameStages,
 ) -> Result<LoadReport, String> {
     let frames = hd_frames(fixtures);
     let mut keys = Vec::new();
@@ -173,7 +180,6 @@ async fn run_in(
     let renditions = file.streams.values().next().map_or(0, |c| c.variants.len());
     file.save(&path).map_err(|e| e.to_string())?;
 
-    let stages: FrameStages = crate::native::stages(Some(AssetDir::new(fixtures)));
     let mut config = IngestConfig::new(data_dir);
     config.workers = options.workers;
     let ingest = Arc::new(Ingest::open(config, stages).map_err(|e| e.to_string())?);
@@ -213,10 +219,17 @@ async fn run_in(
     }))
     .await?;
     server.abort();
-    let stage_means = ["queue", "color", "thumbnails", "moderation", "publish"]
-        .into_iter()
-        .filter_map(|stage| Some((stage, ingest.stage_histogram(stage).mean()?)))
-        .collect();
+    let stage_means = [
+        "queue",
+        "shrink",
+        "color",
+        "thumbnails",
+        "moderation",
+        "publish",
+    ]
+    .into_iter()
+    .filter_map(|stage| Some((stage, ingest.stage_histogram(stage).mean()?)))
+    .collect();
     Ok(LoadReport {
         stage_means,
         frame_bytes: frames.iter().map(Vec::len).sum::<usize>() / frames.len(),

@@ -33,6 +33,7 @@
 
 mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod model;
 pub mod problem;
 pub mod service;
@@ -122,6 +123,8 @@ fn sweep_interval(ttl: Duration) -> Duration {
 
 /// Stored idempotent replies are pruned this often.
 const KEY_PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// The stock invariant is audited for `/metrics` this often.
+const AUDIT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The running orders service. The expiry sweeper runs while this or any
 /// router made from it is alive.
@@ -159,6 +162,11 @@ impl Orders {
         self.events.subscribe()
     }
 
+    /// Prometheus text of the service's counters (see [`metrics`]).
+    pub fn metrics_text(&self) -> String {
+        self.service.metrics().text()
+    }
+
     /// The service itself, for callers that skip HTTP (benchmarks, tests).
     pub fn service(&self) -> Arc<Service> {
         Arc::clone(&self.service)
@@ -168,7 +176,8 @@ impl Orders {
 async fn sweep_while_alive(service: Weak<Service>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let prune_every = (KEY_PRUNE_INTERVAL.as_millis() / interval.as_millis().max(1)).max(1);
+    let ticks_per = |every: Duration| (every.as_millis() / interval.as_millis().max(1)).max(1);
+    let (prune_every, audit_every) = (ticks_per(KEY_PRUNE_INTERVAL), ticks_per(AUDIT_INTERVAL));
     let mut tick: u128 = 0;
     loop {
         ticks.tick().await;
@@ -177,6 +186,12 @@ async fn sweep_while_alive(service: Weak<Service>, interval: Duration) {
         };
         if let Err(e) = service.sweep().await {
             tracing::warn!(error = %e, "sweeping expired reservations failed; will retry");
+        }
+        // The first tick audits at once, so /metrics has a count early.
+        if tick.is_multiple_of(audit_every)
+            && let Err(e) = service.audit_stock().await
+        {
+            tracing::warn!(error = %e, "auditing stock failed; will retry");
         }
         tick += 1;
         if tick.is_multiple_of(prune_every)

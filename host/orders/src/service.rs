@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use crate::DropEvent;
 use crate::idempotency::{IdempotencyKey, InFlight, KEY_RETENTION_MS};
+use crate::metrics::Metrics;
 use crate::model::{
     Confirmation, DropView, NewDrop, NewReservation, OrderView, ReservationState, ReservationView,
 };
@@ -124,6 +125,7 @@ pub struct Service {
     reservation_ttl: Duration,
     in_flight: InFlight,
     events: broadcast::Sender<DropEvent>,
+    metrics: Metrics,
 }
 
 impl Service {
@@ -137,6 +139,7 @@ impl Service {
             reservation_ttl,
             in_flight: InFlight::default(),
             events,
+            metrics: Metrics::default(),
         }
     }
 
@@ -154,6 +157,7 @@ impl Service {
         command: Command,
     ) -> Result<Reply, ApiProblem> {
         let _claim = self.in_flight.claim(scope, key, fingerprint)?;
+        let name = command.name();
         let mut tx = self.store.begin().await.map_err(failed)?;
         let outcome = self
             .execute_in(&mut tx, scope, key, fingerprint, command)
@@ -167,6 +171,7 @@ impl Service {
             return outcome.map(Step::into_reply);
         };
         tx.commit().await.map_err(failed)?;
+        self.metrics.record(name, &done.reply);
         if let Some(event) = done.event {
             // Nobody listening is fine.
             let _ = self.events.send(event);
@@ -328,6 +333,26 @@ impl Service {
                 let _ = self.events.send(drop.event());
             }
         }
+    }
+
+    /// What this service did, and the last stock audit.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Counts the drops whose stored state breaks the stock invariant (see
+    /// [`crate::metrics`]) and records the count.
+    pub async fn audit_stock(&self) -> Result<i64, StoreError> {
+        let mut conn = self.store.acquire().await?;
+        let count = store::count_oversold_drops(&mut conn).await?;
+        if count > 0 {
+            tracing::error!(
+                drops = count,
+                "stock invariant broken: oversold drops in the database"
+            );
+        }
+        self.metrics.set_oversold_drops(count);
+        Ok(count)
     }
 
     /// Deletes stored replies older than the retention period.

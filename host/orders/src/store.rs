@@ -725,6 +725,19 @@ pub struct StockAudit {
     pub ordered_quantity: i64,
 }
 
+/// Drops whose stored state breaks the invariant: more units sold and
+/// reserved than the drop has, or more units in orders than it has.
+pub async fn count_oversold_drops(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM drops d
+         WHERE d.sold + d.reserved > d.units
+            OR (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE drop_id = d.id) > d.units",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
 pub async fn audit_drop(
     conn: &mut AnyConnection,
     drop_id: &str,

@@ -34,9 +34,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.dir.display()))?
         .filter_map(|entry| Some(entry.ok()?.path()))
         .filter(|path| {
-            path.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp"))
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "jpg" | "jpeg" | "png" | "webp"
+                )
+            })
         })
         .collect();
     paths.sort();
@@ -44,8 +47,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!frames.is_empty(), "no JPEG, PNG or WebP files in {}", args.dir.display());
-    let report = push_frames(&args.url, &args.stream, &args.key, frames, args.fps, args.frames).await?;
+    anyhow::ensure!(
+        !frames.is_empty(),
+        "no JPEG, PNG or WebP files in {}",
+        args.dir.display()
+    );
+    let report = push_frames(
+        &args.url,
+        &args.stream,
+        &args.key,
+        frames,
+        args.fps,
+        args.frames,
+    )
+    .await?;
     let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
     println!(
         "sent {} frames (seq {}..{}): statuses {:?}, {} without response",
@@ -62,6 +77,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ms(quantile(&report.published_ms, 0.5)),
         ms(quantile(&report.published_ms, 0.99))
     );
-    println!("watch: {}/watch/{}", args.url.trim_end_matches('/'), args.stream);
+    println!(
+        "watch: {}/watch/{}",
+        args.url.trim_end_matches('/'),
+        args.stream
+    );
     Ok(())
 }

@@ -105,9 +105,10 @@ pub struct OrdersStoreArgs {
 impl OrdersStoreArgs {
     pub fn orders_config(&self) -> studio_edge_orders::OrdersConfig {
         studio_edge_orders::OrdersConfig {
-            database: self.db.clone().unwrap_or_else(|| {
-                format!("sqlite:{}", self.data_dir.join("orders.db").display())
-            }),
+            database: self
+                .db
+                .clone()
+                .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("orders.db").display())),
             reservation_ttl: Duration::from_secs(self.reservation_ttl_secs),
         }
     }

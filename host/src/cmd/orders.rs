@@ -1,4 +1,5 @@
-//! `studio-edge orders`: serve only the orders service.
+//! `studio-edge orders`: serve only the orders service, with its counters
+//! at `GET /metrics`.
 
 use std::net::SocketAddr;
 
@@ -23,7 +24,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let router = orders.router().fallback(not_found);
+    let service = orders.service();
+    let metrics = axum::routing::get(move || {
+        let text = service.metrics().text();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                text,
+            )
+        }
+    });
+    let router = orders
+        .router()
+        .route("/metrics", metrics)
+        .fallback(not_found);
     server::announce(&listener)?;
     server::serve(listener, router).await?;
     Ok(())

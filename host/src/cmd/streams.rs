@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use studio_edge_ingest::streams::{STREAMS_FILE, StreamsFile, create_stream};
 use studio_edge_ingest::VariantSpec;
+use studio_edge_ingest::streams::{STREAMS_FILE, StreamsFile, create_stream};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,5 +1,6 @@
 //! `studio-edge thumb IN OUT`: one thumbnail of a file, made by the
-//! thumbnail component in-process (the same `.wasm` the HTTP route serves).
+//! thumbnail component in-process (the same `.wasm` the HTTP route serves),
+//! or with `--native` by the same Rust code compiled for this machine.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,6 +43,10 @@ pub struct Args {
     /// Background for `pad` and transparent sources, e.g. `ffffff`.
     #[arg(long)]
     bg: Option<String>,
+    /// Run the thumbnail code natively instead of the component (same
+    /// crate, same options; the native build has no AVIF encoder).
+    #[arg(long)]
+    native: bool,
     /// The thumbnail component.
     #[arg(
         long,
@@ -94,8 +99,11 @@ fn percent_encode(value: &str) -> String {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let query = args.query();
-    let source = std::fs::read(&args.input)
-        .with_context(|| format!("reading {}", args.input.display()))?;
+    let source =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    if args.native {
+        return run_native(&args, &query, &source);
+    }
     let started = Instant::now();
     let runtime = Runtime::new(args.sandbox.runtime_config(&args.data_dir))?;
     let worker = ThumbnailComponent::load(&runtime, &args.component, GuestConfig::named("thumbnail"))
@@ -107,7 +115,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })?;
     let loaded = started.elapsed();
     let spec = worker.parse_options(&query).await?.map_err(worker_error)?;
-    let image = worker.transform(&source, &spec).await?.map_err(worker_error)?;
+    let image = worker
+        .transform(&source, &spec)
+        .await?
+        .map_err(worker_error)?;
     std::fs::write(&args.output, &image.bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
@@ -117,6 +128,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         image.bytes.len(),
         loaded.as_millis(),
         (started.elapsed() - loaded).as_millis(),
+    );
+    Ok(())
+}
+
+fn run_native(args: &Args, query: &str, source: &[u8]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let spec = studio_edge_thumbnail::parse_options(query)?;
+    let image =
+        studio_edge_thumbnail::render(source, &spec, &studio_edge_thumbnail::Limits::default())?;
+    std::fs::write(&args.output, &image.bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    eprintln!(
+        "{}: {:?}, {}x{}, {} bytes (options {query:?}; native, {} ms)",
+        args.output.display(),
+        image.format,
+        image.width,
+        image.height,
+        image.bytes.len(),
+        started.elapsed().as_millis(),
     );
     Ok(())
 }
@@ -138,8 +168,19 @@ mod tests {
     #[test]
     fn options_become_a_query() {
         let cli = crate::cmd::Cli::parse_from([
-            "studio-edge", "thumb", "in.jpg", "out.jpg", "--w", "320", "--fit", "pad", "--bg",
-            "#ffffff", "--enlarge", "--dpr", "2",
+            "studio-edge",
+            "thumb",
+            "in.jpg",
+            "out.jpg",
+            "--w",
+            "320",
+            "--fit",
+            "pad",
+            "--bg",
+            "#ffffff",
+            "--enlarge",
+            "--dpr",
+            "2",
         ]);
         let crate::cmd::Command::Thumb(args) = cli.command else {
             panic!("parsed as another subcommand");

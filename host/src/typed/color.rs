@@ -52,7 +52,10 @@ impl ColorComponent {
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
         let pre = super::load_pre(runtime, path, |instance_pre| {
             let indices = bindings::exports::studio::edge::color::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre { instance_pre, indices })
+            Ok(super::ExportPre {
+                instance_pre,
+                indices,
+            })
         })?;
         Ok(Self {
             pre,
@@ -71,9 +74,7 @@ impl ColorComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_parse_options(&mut store, query)
-                    .await
+                worker.call_parse_options(&mut store, query).await
             })
             .await
     }
@@ -91,9 +92,7 @@ impl ColorComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_correct(&mut store, source, ops, assets)
-                    .await
+                worker.call_correct(&mut store, source, ops, assets).await
             })
             .await
     }
@@ -111,9 +110,7 @@ impl ColorComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_analyze(&mut store, source, query, assets)
-                    .await
+                worker.call_analyze(&mut store, source, query, assets).await
             })
             .await
     }
@@ -129,9 +126,7 @@ impl ColorComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_fit_profile(&mut store, source, query)
-                    .await
+                worker.call_fit_profile(&mut store, source, query).await
             })
             .await
     }

@@ -58,8 +58,12 @@ impl ModerationComponent {
     /// Compiles (or loads from the cache) and links the component at `path`.
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
         let pre = super::load_pre(runtime, path, |instance_pre| {
-            let indices = bindings::exports::studio::edge::moderation::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre { instance_pre, indices })
+            let indices =
+                bindings::exports::studio::edge::moderation::GuestIndices::new(&instance_pre)?;
+            Ok(super::ExportPre {
+                instance_pre,
+                indices,
+            })
         })?;
         Ok(Self {
             pre,
@@ -75,9 +79,7 @@ impl ModerationComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_default_config(&mut store)
-                    .await
+                worker.call_default_config(&mut store).await
             })
             .await
     }
@@ -92,9 +94,7 @@ impl ModerationComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_parse_options(&mut store, query)
-                    .await
+                worker.call_parse_options(&mut store, query).await
             })
             .await
     }
@@ -165,9 +165,7 @@ impl ModerationComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_hash(&mut store, image)
-                    .await
+                worker.call_hash(&mut store, image).await
             })
             .await
     }

@@ -50,8 +50,12 @@ impl ThumbnailComponent {
     /// Compiles (or loads from the cache) and links the component at `path`.
     pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
         let pre = super::load_pre(runtime, path, |instance_pre| {
-            let indices = bindings::exports::studio::edge::thumbnail::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre { instance_pre, indices })
+            let indices =
+                bindings::exports::studio::edge::thumbnail::GuestIndices::new(&instance_pre)?;
+            Ok(super::ExportPre {
+                instance_pre,
+                indices,
+            })
         })?;
         Ok(Self {
             pre,
@@ -70,9 +74,7 @@ impl ThumbnailComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_parse_options(&mut store, query)
-                    .await
+                worker.call_parse_options(&mut store, query).await
             })
             .await
     }
@@ -88,9 +90,7 @@ impl ThumbnailComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_transform(&mut store, source, spec)
-                    .await
+                worker.call_transform(&mut store, source, spec).await
             })
             .await
     }
@@ -106,9 +106,7 @@ impl ThumbnailComponent {
             .run(async {
                 let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
                 let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_transform_many(&mut store, source, specs)
-                    .await
+                worker.call_transform_many(&mut store, source, specs).await
             })
             .await
     }

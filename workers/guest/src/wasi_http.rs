@@ -8,11 +8,11 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-pub use wasi::http::types::{IncomingRequest, ResponseOutparam};
 use wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
     Scheme,
 };
+pub use wasi::http::types::{IncomingRequest, ResponseOutparam};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// The largest write `blocking-write-and-flush` accepts in one call.
@@ -219,9 +219,7 @@ impl Fetch for WasiFetch {
 fn transport(code: ErrorCode) -> FetchError {
     match code {
         ErrorCode::HttpRequestDenied => FetchError::NotAllowed("HTTP request denied".to_owned()),
-        ErrorCode::DestinationNotFound => {
-            FetchError::Transport("destination not found".to_owned())
-        }
+        ErrorCode::DestinationNotFound => FetchError::Transport("destination not found".to_owned()),
         other => FetchError::Transport(format!("{other:?}")),
     }
 }

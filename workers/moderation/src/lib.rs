@@ -34,6 +34,7 @@
 
 pub mod blocklist;
 pub mod config;
+pub mod finder;
 pub mod http;
 pub mod pdq;
 pub mod report;

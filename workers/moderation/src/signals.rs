@@ -289,11 +289,18 @@ fn lab_from_linear_srgb([r, g, b]: [f32; 3]) -> [f32; 3] {
 
 /// QR codes found in a luma plane: the payloads that decoded. On the
 /// working plane a code's modules must stay about 2 pixels wide: at least
-/// about 4 pixels in a 1920x1080 frame.
+/// about 4 pixels in a 1920x1080 frame. The full decoder runs only when
+/// [`crate::finder`] sees at least three finder patterns.
 pub fn qr_payloads(luma: &[f32], width: usize, height: usize) -> Vec<String> {
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
-        luma[y * width + x].round().clamp(0.0, 255.0) as u8
-    });
+    let plane: Vec<u8> = luma
+        .iter()
+        .map(|&y| y.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    if !crate::finder::may_hold_qr(&plane, width, height) {
+        return Vec::new();
+    }
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| plane[y * width + x]);
     prepared
         .detect_grids()
         .into_iter()

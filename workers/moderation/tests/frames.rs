@@ -32,23 +32,72 @@ fn codes(report: &Report) -> Vec<HintCode> {
 /// Draws `payload` as a QR code with 6-pixel modules and a 4-module quiet
 /// zone at (`left`, `top`).
 fn draw_qr(image: &mut RgbaImage, payload: &str, left: u32, top: u32) {
+    draw_qr_rotated(image, payload, left, top, 0.0);
+}
+
+/// The same, turned by `degrees` about the code's centre (the square at
+/// (`left`, `top`) when unrotated).
+fn draw_qr_rotated(image: &mut RgbaImage, payload: &str, left: u32, top: u32, degrees: f64) {
     let code = qrcode::QrCode::new(payload.as_bytes()).expect("encodes");
-    let (modules, colors) = (code.width() as u32, code.to_colors());
-    let (module, quiet) = (6, 4);
-    let side = (modules + 2 * quiet) * module;
-    for y in 0..side {
-        for x in 0..side {
-            let (mx, my) = (
-                (x / module).wrapping_sub(quiet),
-                (y / module).wrapping_sub(quiet),
+    let (modules, colors) = (code.width() as i64, code.to_colors());
+    let (module, quiet) = (6.0, 4);
+    let side = (modules + 2 * quiet) as f64 * module;
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let centre = (f64::from(left) + side / 2.0, f64::from(top) + side / 2.0);
+    // Every pixel the turned square can cover.
+    let reach = (side * std::f64::consts::FRAC_1_SQRT_2).ceil() as i64 + 1;
+    for dy in -reach..=reach {
+        for dx in -reach..=reach {
+            // Back into the code's own frame.
+            let (fx, fy) = (dx as f64, dy as f64);
+            let (u, v) = (
+                cos * fx + sin * fy + side / 2.0,
+                -sin * fx + cos * fy + side / 2.0,
             );
-            let dark = mx < modules
-                && my < modules
+            if !(0.0..side).contains(&u) || !(0.0..side).contains(&v) {
+                continue;
+            }
+            let (mx, my) = ((u / module) as i64 - quiet, (v / module) as i64 - quiet);
+            let dark = (0..modules).contains(&mx)
+                && (0..modules).contains(&my)
                 && colors[(my * modules + mx) as usize] == qrcode::Color::Dark;
-            let v = if dark { 20 } else { 235 };
-            image.put_pixel(left + x, top + y, Rgba([v, v, v, 255]));
+            let value = if dark { 20 } else { 235 };
+            let (x, y) = (centre.0 as i64 + dx, centre.1 as i64 + dy);
+            image.put_pixel(x as u32, y as u32, Rgba([value, value, value, 255]));
         }
     }
+}
+
+#[test]
+fn a_turned_qr_code_on_a_photo_is_still_found() {
+    // The finder-pattern screen in front of the decoder must let turned
+    // codes through: any line through a finder pattern's centre crosses
+    // it in the same 1:1:3:1:1 proportions.
+    let tile = photo("chelsea.png");
+    let config = ModerationConfig::default();
+    for degrees in [17.0, 45.0] {
+        let mut frame = RgbaImage::from_fn(1280, 720, |x, y| {
+            *tile.get_pixel(x % tile.width(), y % tile.height())
+        });
+        draw_qr_rotated(&mut frame, "https://example.test/p/9", 500, 150, degrees);
+        let report = run(&frame, &config, None);
+        let payloads: Vec<&str> = report
+            .metrics
+            .qr
+            .iter()
+            .map(|q| q.payload.as_str())
+            .collect();
+        assert_eq!(
+            payloads,
+            ["https://example.test/p/9"],
+            "turned by {degrees} degrees"
+        );
+    }
+    // And a frame without a code has none.
+    let frame = RgbaImage::from_fn(1280, 720, |x, y| {
+        *tile.get_pixel(x % tile.width(), y % tile.height())
+    });
+    assert!(run(&frame, &config, None).metrics.qr.is_empty());
 }
 
 #[test]

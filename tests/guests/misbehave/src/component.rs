@@ -51,7 +51,12 @@ impl api::Guest for Misbehave {
             format: OutputFormat::Fixed(ImageFormat::Png),
             quality: 80,
             enlarge: false,
-            background: Rgba { r: 0, g: 0, b: 0, a: 0 },
+            background: Rgba {
+                r: 0,
+                g: 0,
+                b: 0,
+                a: 0,
+            },
             crop: None,
         })
     }
@@ -64,7 +69,10 @@ impl api::Guest for Misbehave {
         })
     }
 
-    fn transform_many(source: Vec<u8>, specs: Vec<ThumbnailSpec>) -> Vec<Result<EncodedImage, Error>> {
+    fn transform_many(
+        source: Vec<u8>,
+        specs: Vec<ThumbnailSpec>,
+    ) -> Vec<Result<EncodedImage, Error>> {
         specs
             .into_iter()
             .map(|spec| Self::transform(source.clone(), spec))

@@ -96,15 +96,19 @@ pub fn handle(request: Request, fetch: &dyn Fetch) -> Response {
     match last {
         "ok" => Response::new(200, "text/plain", b"ok".to_vec()),
         "echo" => echo(&request),
-        "alloc" if !request.query().is_empty() => match query_value(request.query(), "mb")
-            .and_then(|mb| mb.parse::<usize>().ok())
-        {
-            Some(mb) => {
-                let got = allocate_mib(mb);
-                Response::new(200, "text/plain", format!("allocated {got} MiB").into_bytes())
+        "alloc" if !request.query().is_empty() => {
+            match query_value(request.query(), "mb").and_then(|mb| mb.parse::<usize>().ok()) {
+                Some(mb) => {
+                    let got = allocate_mib(mb);
+                    Response::new(
+                        200,
+                        "text/plain",
+                        format!("allocated {got} MiB").into_bytes(),
+                    )
+                }
+                None => Problem::bad_request("mb must be a whole number").into(),
             }
-            None => Problem::bad_request("mb must be a whole number").into(),
-        },
+        }
         "fetch" => match query_value(request.query(), "url") {
             Some(url) => fetch_url(fetch, url),
             None => Problem::bad_request("url is required").into(),
