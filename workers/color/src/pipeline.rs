@@ -88,9 +88,10 @@ pub fn apply_profile(image: &mut LinearImage, profile: &CameraProfile) {
 
 /// Step 5: the 3D LUT, on encoded values.
 pub fn apply_lut(image: &mut LinearImage, lut: &Lut3d, interpolation: Interpolation) {
+    let (to_encoded, to_linear) = (transfer::encoder(), transfer::decoder());
     for p in &mut image.pixels {
-        let encoded = p.map(transfer::to_encoded);
-        *p = lut.apply(encoded, interpolation).map(transfer::to_linear);
+        let encoded = p.map(&to_encoded);
+        *p = lut.apply(encoded, interpolation).map(&to_linear);
     }
 }
 

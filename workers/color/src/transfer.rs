@@ -145,20 +145,36 @@ fn interpolate(table: &[f32], x: f32) -> f32 {
 /// values (3D LUTs) without rounding to 8 bits first.
 #[inline]
 pub fn to_encoded(linear: f32) -> f32 {
-    if linear.is_nan() || linear <= 0.0 {
-        return 0.0;
-    }
-    interpolate(&smooth_tables().encode, linear.min(1.0).sqrt())
+    encoder()(linear)
 }
 
 /// The sRGB-encoded value (clamped to 0..=1) to linear light, within 1e-5
 /// of [`srgb_to_linear`].
 #[inline]
 pub fn to_linear(encoded: f32) -> f32 {
-    if encoded.is_nan() || encoded <= 0.0 {
-        return 0.0;
+    decoder()(encoded)
+}
+
+/// [`to_encoded`] with its table looked up once, for loops over pixels.
+pub fn encoder() -> impl Fn(f32) -> f32 {
+    let table = smooth_tables().encode.as_slice();
+    move |linear| {
+        if linear.is_nan() || linear <= 0.0 {
+            return 0.0;
+        }
+        interpolate(table, linear.min(1.0).sqrt())
     }
-    interpolate(&smooth_tables().decode, encoded.min(1.0))
+}
+
+/// [`to_linear`] with its table looked up once, for loops over pixels.
+pub fn decoder() -> impl Fn(f32) -> f32 {
+    let table = smooth_tables().decode.as_slice();
+    move |encoded| {
+        if encoded.is_nan() || encoded <= 0.0 {
+            return 0.0;
+        }
+        interpolate(table, encoded.min(1.0))
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub enum WhiteBalanceError {
     NoUsablePixels,
 }
 
+/// The grey-pixel search looks at about this many pixels at most.
+const SEARCH_SAMPLES: usize = 1 << 16;
 const CLIPPED: f32 = 0.98;
 const NOISE_FLOOR: f32 = 0.002;
 /// Estimated gains are limited to this range: beyond it the estimate is
@@ -106,7 +108,12 @@ fn estimate_gains(
 /// fewer than 1% of the usable pixels are near neutral, the last estimate
 /// stands (at first, white-patch).
 fn neutral_pixel_gains(image: &LinearImage) -> Result<[f32; 3], WhiteBalanceError> {
-    let pixels: Vec<[f32; 3]> = image.visible().filter(|p| usable(p)).copied().collect();
+    // The search works on an even sample of at most SEARCH_SAMPLES usable
+    // pixels: the estimate is a mean over thousands of grey pixels, which
+    // a sample gives as well as the whole frame, at a fraction of the cost.
+    let usable_pixels = image.visible().filter(|p| usable(p));
+    let stride = image.pixels.len().div_ceil(SEARCH_SAMPLES).max(1);
+    let pixels: Vec<[f32; 3]> = usable_pixels.step_by(stride).copied().collect();
     if pixels.is_empty() {
         return Err(WhiteBalanceError::NoUsablePixels);
     }
@@ -115,6 +122,9 @@ fn neutral_pixel_gains(image: &LinearImage) -> Result<[f32; 3], WhiteBalanceErro
     let mut gains = start;
     let mut tolerance = 0.3f32;
     for _ in 0..12 {
+        // |ln(x / g)| < tolerance  <=>  g * e^-tolerance < x < g * e^tolerance
+        // (g > 0): the test without a logarithm per pixel.
+        let (low, high) = ((-tolerance).exp(), tolerance.exp());
         let mut sum = [0f64; 3];
         let mut count = 0usize;
         for p in &pixels {
@@ -122,7 +132,8 @@ fn neutral_pixel_gains(image: &LinearImage) -> Result<[f32; 3], WhiteBalanceErro
             if q.iter().any(|&c| c <= 0.0) {
                 continue;
             }
-            if (q[0] / q[1]).ln().abs() < tolerance && (q[2] / q[1]).ln().abs() < tolerance {
+            let near = |x: f32| x > q[1] * low && x < q[1] * high;
+            if near(q[0]) && near(q[2]) {
                 for c in 0..3 {
                     sum[c] += p[c] as f64;
                 }
@@ -132,8 +143,14 @@ fn neutral_pixel_gains(image: &LinearImage) -> Result<[f32; 3], WhiteBalanceErro
         if count < minimum {
             break;
         }
-        gains = [sum[1] / sum[0], 1.0, sum[1] / sum[2]]
+        let next = [sum[1] / sum[0], 1.0, sum[1] / sum[2]]
             .map(|g| (g as f32).clamp(1.0 / MAX_ESTIMATED_GAIN, MAX_ESTIMATED_GAIN));
+        let settled = tolerance <= 0.1 && (0..3).all(|c| (next[c] - gains[c]).abs() < 1e-5);
+        gains = next;
+        if settled {
+            // The same pixels would be picked again.
+            break;
+        }
         tolerance = (tolerance * 0.75).max(0.1);
     }
     Ok(gains)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use studio_edge_moderation::imaging::image::RgbaImage;
 use studio_edge_moderation::imaging::{Format, Limits, encode};
 use studio_edge_moderation::{
-    Blocklist, Hash256, ModerationConfig, decode_pixels, moderate, moderate_rgba, pdq, signals,
+    Blocklist, Hash256, ModerationConfig, decode_pixels, finder, moderate, moderate_rgba, pdq, signals,
 };
 
 fn median_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
@@ -93,6 +93,12 @@ fn main() {
     report(
         "skin coverage",
         median_of(runs, || signals::skin_coverage(frame.as_raw(), w, h)),
+    );
+    let plane: Vec<u8> = working.luma.iter().map(|&y| y.round() as u8).collect();
+    let patterns = finder::finder_patterns(&plane, working.width, working.height);
+    report(
+        &format!("QR finder screen ({} patterns)", patterns.len()),
+        median_of(runs, || finder::finder_patterns(&plane, working.width, working.height)),
     );
     report(
         "QR detection (working plane)",

@@ -8,16 +8,20 @@
 //! proportions 1:1:3:1:1, whatever the code's rotation; a few linear scans
 //! of a binarised plane find such crossings, and a vertical scan through
 //! each candidate's centre confirms it (the approach of ZXing's
-//! `FinderPatternFinder`). Only a frame with at least three confirmed,
-//! distinct patterns goes to the decoder.
+//! `FinderPatternFinder`). Only a frame with three confirmed patterns of
+//! similar module size placed as a code places them (the corners of a
+//! right isosceles triangle, allowing for some perspective) goes to the
+//! decoder.
 //!
 //! Binarisation is adaptive (Bradley and Roth): a pixel is dark when it is
-//! more than [`DARKER_BY`] below the mean of the square window around it,
+//! more than [`DARKER_BY_PERCENT`] % below the mean of the square window around it,
 //! one eighth of the plane's longer side wide, taken from an integral
 //! image, so uneven studio lighting does not hide a code.
 
-/// A pixel is dark when below this fraction of its neighbourhood's mean.
-pub const DARKER_BY: f32 = 0.15;
+/// A pixel is dark when more than this percentage below its
+/// neighbourhood's mean.
+pub const DARKER_BY_PERCENT: u64 = 15;
+const DARK_PERCENT: u64 = 100 - DARKER_BY_PERCENT;
 /// Allowed deviation of each run from its ideal length, as a fraction of
 /// that length (ZXing uses one half).
 const RUN_TOLERANCE: f32 = 0.5;
@@ -52,9 +56,10 @@ impl Binary {
                 let sum = integral[bottom * stride + right] + integral[top * stride + left]
                     - integral[top * stride + right]
                     - integral[bottom * stride + left];
-                let area = ((bottom - top) * (right - left)) as f32;
-                let threshold = sum as f32 / area * (1.0 - DARKER_BY);
-                dark[y * width + x] = f32::from(luma[y * width + x]) < threshold;
+                let area = ((bottom - top) * (right - left)) as u64;
+                // luma < mean * (1 - DARKER_BY), in integers.
+                dark[y * width + x] =
+                    u64::from(luma[y * width + x]) * area * 100 < u64::from(sum) * DARK_PERCENT;
             }
         }
         Self {
@@ -206,9 +211,46 @@ fn record(found: &mut Vec<(FinderPattern, u32)>, candidate: FinderPattern) {
     found.push((candidate, 1));
 }
 
-/// Whether the plane may hold a QR code: at least three finder patterns.
+/// At most this many patterns are tried in triples (a pathological frame
+/// full of candidates goes to the decoder rather than costing a cubic
+/// search here).
+const MAX_PATTERNS: usize = 48;
+
+/// Whether the plane may hold a QR code: three finder patterns that could
+/// be one code's corners.
 pub fn may_hold_qr(luma: &[u8], width: usize, height: usize) -> bool {
-    finder_patterns(luma, width, height).len() >= 3
+    let patterns = finder_patterns(luma, width, height);
+    if patterns.len() > MAX_PATTERNS {
+        return true;
+    }
+    let n = patterns.len();
+    (0..n).any(|i| {
+        (i + 1..n).any(|j| (j + 1..n).any(|k| could_be_one_code(&patterns[i], &patterns[j], &patterns[k])))
+    })
+}
+
+/// Whether three patterns sit like a code's corner patterns: similar
+/// module sizes, two sides of about equal length meeting at about a right
+/// angle, and sides between the smallest code (version 1: centres 14
+/// modules apart) and the largest (version 40: 170 modules).
+fn could_be_one_code(a: &FinderPattern, b: &FinderPattern, c: &FinderPattern) -> bool {
+    let modules = [a.module, b.module, c.module];
+    let (small, large) = modules
+        .iter()
+        .fold((f32::MAX, 0f32), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+    if large > small * 1.6 {
+        return false;
+    }
+    let module = (a.module + b.module + c.module) / 3.0;
+    let distance = |p: &FinderPattern, q: &FinderPattern| (p.x - q.x).hypot(p.y - q.y);
+    let mut sides = [distance(a, b), distance(b, c), distance(a, c)];
+    sides.sort_by(f32::total_cmp);
+    let [short, middle, long] = sides;
+    let right_angle = long / short.hypot(middle);
+    short >= 10.0 * module
+        && middle <= 200.0 * module
+        && short >= middle * 0.6
+        && (0.85..=1.15).contains(&right_angle)
 }
 
 #[cfg(test)]
@@ -251,6 +293,17 @@ mod tests {
             assert!((pattern.module - 4.0).abs() < 1.0, "{pattern:?}");
         }
         assert!(may_hold_qr(&plane, width, height));
+    }
+
+    #[test]
+    fn three_patterns_in_a_line_are_not_a_code() {
+        let (width, height) = (360, 120);
+        let mut plane = vec![230u8; width * height];
+        for cx in [40, 180, 320] {
+            draw_finder(&mut plane, width, cx, 60, 4);
+        }
+        assert_eq!(finder_patterns(&plane, width, height).len(), 3);
+        assert!(!may_hold_qr(&plane, width, height));
     }
 
     #[test]
