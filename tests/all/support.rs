@@ -229,6 +229,19 @@ impl Host {
         self.stderr.text()
     }
 
+    /// Whether the host logs `needle` within a few seconds: its stderr is
+    /// read by another thread, so a line can arrive after the response.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.logs().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

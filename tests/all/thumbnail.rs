@@ -310,3 +310,49 @@ fn wasmtime_serve_and_the_host_agree() {
     assert_eq!(from_serve.status, 200, "{}", from_serve.text());
     assert!(from_host.body == from_serve.body, "GET: bytes differ");
 }
+
+#[test]
+fn cli_thumb_in_the_component_and_natively_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures().join("photos/astronaut.png");
+    let run = |output: &Path, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_studio-edge"))
+            .arg("thumb")
+            .arg(&input)
+            .arg(output)
+            .args([
+                "--w", "200", "--h", "120", "--fit", "cover", "--format", "png",
+            ])
+            .arg("--component")
+            .arg(component("studio-edge-thumbnail"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("run studio-edge thumb")
+    };
+    let mut images = Vec::new();
+    for (name, extra) in [("wasm.png", &[][..]), ("native.png", &["--native"][..])] {
+        let output = dir.path().join(name);
+        let result = run(&output, extra);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let image = decode(&std::fs::read(&output).unwrap(), &Limits::default())
+            .unwrap()
+            .image;
+        assert_eq!(image.dimensions(), (200, 120), "{name}");
+        images.push(image);
+    }
+    // The same code on both sides; SIMD paths (AVX2 and simd128) may round
+    // a pixel differently, nothing more.
+    let ssim = quality::ssim_luma(&images[0], &images[1]);
+    assert!(ssim > 0.999, "component and native differ: SSIM {ssim}");
+
+    let bad = run(&dir.path().join("never.png"), &["--native", "--dpr", "9"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("dpr"));
+    assert!(!dir.path().join("never.png").exists());
+}

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use studio_edge_moderation::imaging::image::RgbaImage;
 use studio_edge_moderation::imaging::{Format, Limits, encode};
 use studio_edge_moderation::{
-    Blocklist, Hash256, ModerationConfig, decode_pixels, finder, moderate, moderate_rgba, pdq, signals,
+    Blocklist, Hash256, ModerationConfig, decode_pixels, finder, moderate, moderate_rgba, pdq,
+    signals,
 };
 
 fn median_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
@@ -98,7 +99,9 @@ fn main() {
     let patterns = finder::finder_patterns(&plane, working.width, working.height);
     report(
         &format!("QR finder screen ({} patterns)", patterns.len()),
-        median_of(runs, || finder::finder_patterns(&plane, working.width, working.height)),
+        median_of(runs, || {
+            finder::finder_patterns(&plane, working.width, working.height)
+        }),
     );
     report(
         "QR detection (working plane)",

@@ -225,7 +225,9 @@ pub fn may_hold_qr(luma: &[u8], width: usize, height: usize) -> bool {
     }
     let n = patterns.len();
     (0..n).any(|i| {
-        (i + 1..n).any(|j| (j + 1..n).any(|k| could_be_one_code(&patterns[i], &patterns[j], &patterns[k])))
+        (i + 1..n).any(|j| {
+            (j + 1..n).any(|k| could_be_one_code(&patterns[i], &patterns[j], &patterns[k]))
+        })
     })
 }
 
