@@ -757,6 +757,39 @@ mod tests {
     }
 
     #[test]
+    fn the_repository_manifest_serves_and_builds_every_worker() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
+        let manifest = Manifest::load(&path).unwrap();
+        let app = manifest.resolve(env(&[])).unwrap();
+        for (id, package) in [
+            ("thumbnail", "studio-edge-thumbnail"),
+            ("color", "studio-edge-color"),
+            ("moderation", "studio-edge-moderation"),
+            ("cart", "studio-edge-cart"),
+        ] {
+            assert!(app.components.contains_key(id), "no component {id}");
+            let build = manifest.components[id]
+                .build
+                .as_ref()
+                .expect("a build section");
+            let command = build["command"].as_str().expect("a build command");
+            assert!(
+                command.contains(&format!("-p {package}")),
+                "{id}: {command}"
+            );
+            assert!(
+                command.contains("--target wasm32-wasip2"),
+                "{id}: {command}"
+            );
+        }
+        assert!(
+            app.components["color"].dirs[0]
+                .host
+                .ends_with("workers/color/assets")
+        );
+    }
+
+    #[test]
     fn directory_mounts_resolve_against_the_manifest() {
         let dir = std::env::temp_dir().join(format!("studio-edge-mount-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("assets")).unwrap();
