@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use studio_edge_guest::Problem;
 
 use crate::events::{StreamEvent, receiver_stream};
-use crate::ingest::{FrameOutcome, Ingest, IngestError, Submitted};
+use crate::ingest::{FrameOutcome, Ingest, IngestError, QueueSlot, Submitted};
 use crate::store::{PublishedFrame, RenditionRecord};
 
 /// Largest engagement report body.
@@ -159,6 +159,41 @@ async fn accept_fragment(
     body: Body,
 ) -> Result<Response, IngestError> {
     let shared = &ingest.shared;
+    let (seq, capture_time, slot) = match admit(ingest, stream, seq, headers) {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            // The client is still sending the body: read and discard it
+            // (bounded by the body limit, never held) so that it gets this
+            // answer rather than a reset connection. A body declared too
+            // large is not waited for.
+            if !matches!(error, IngestError::TooLarge(_)) {
+                drain(body, shared.config.body_limit).await;
+            }
+            return Err(error);
+        }
+    };
+    let body = read_limited(body, shared.config.body_limit).await?;
+    let respond_async = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        });
+    submit(ingest, stream, seq, body, capture_time, slot, respond_async).await
+}
+
+/// The checks made before the body is read: the key, the sequence number,
+/// the capture time, the declared length and a queue slot. The slot is
+/// taken before the body is read, so a full queue costs no memory.
+fn admit(
+    ingest: &Ingest,
+    stream: &str,
+    seq: &str,
+    headers: &HeaderMap,
+) -> Result<(u64, Option<i64>, QueueSlot), IngestError> {
+    let shared = &ingest.shared;
     let runtime = shared.authorize(stream, bearer(headers))?;
     let seq: u64 = seq.parse().map_err(|_| {
         IngestError::BadRequest(format!(
@@ -184,19 +219,23 @@ async fn accept_fragment(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(IngestError::TooLarge(limit));
     }
-    // The slot is taken before the body is read: a full queue costs the
-    // server no memory for the refused body.
     let slot = shared.reserve(&runtime)?;
-    let body = read_limited(body, limit).await?;
-    let respond_async = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
-        });
-    match shared.submit(slot, seq, body, capture_time, Instant::now())? {
+    Ok((seq, capture_time, slot))
+}
+
+async fn submit(
+    ingest: &Ingest,
+    stream: &str,
+    seq: u64,
+    body: Bytes,
+    capture_time: Option<i64>,
+    slot: QueueSlot,
+    respond_async: bool,
+) -> Result<Response, IngestError> {
+    match ingest
+        .shared
+        .submit(slot, seq, body, capture_time, Instant::now())?
+    {
         Submitted::Known(outcome) => Ok(outcome_response(stream, seq, outcome, true)),
         Submitted::Waiting { outcome, replay } => {
             if respond_async {
@@ -213,6 +252,18 @@ async fn accept_fragment(
                 .await
                 .map_err(|_| IngestError::StageFailed("the pipeline stopped".to_owned()))?;
             Ok(outcome_response(stream, seq, outcome, replay))
+        }
+    }
+}
+
+/// Reads and drops up to `limit` bytes of `body`.
+async fn drain(body: Body, limit: usize) {
+    let mut chunks = body.into_data_stream();
+    let mut seen = 0;
+    while let Some(Ok(chunk)) = chunks.next().await {
+        seen += chunk.len();
+        if seen > limit {
+            break;
         }
     }
 }

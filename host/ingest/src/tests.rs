@@ -513,6 +513,16 @@ impl Gated {
     }
 }
 
+/// Opens the gate when dropped, so that a failing test ends instead of
+/// leaving a pipeline thread waiting at the gate.
+struct OpenOnDrop(Arc<Gated>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
 impl ModerationStage for Gated {
     fn moderate(
         &self,
@@ -537,6 +547,7 @@ async fn a_flood_gets_429_and_the_queue_stays_bounded() {
         open: Mutex::new(false),
         opened: Condvar::new(),
     });
+    let _open_on_exit = OpenOnDrop(gate.clone());
     let stages = FrameStages {
         moderation: Some(gate.clone()),
         ..FrameStages::default()
