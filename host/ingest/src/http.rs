@@ -104,6 +104,11 @@ impl IntoResponse for IngestError {
             Self::QueueFull { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            // The rest of the body was not read: the connection cannot
+            // carry another request, and the client must not reuse it.
+            Self::TooLarge(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         response
