@@ -35,7 +35,10 @@
 //!
 //! `files` entries of the form `{ source = "dir", destination = "/path" }`
 //! mount a host directory read-only at `/path` in every instance, as Spin
-//! does; glob-pattern entries are refused. Other Spin features this host
+//! does; glob-pattern entries are refused. Spin has no writable mounts; this
+//! host gives a component that sets `STUDIO_EDGE_STATE_DIR = "/guest/path"`
+//! in its `environment` a writable directory there,
+//! `<data-dir>/state/<component>/` ([`App::mount_state`]). Other Spin features this host
 //! does not provide (`exclude_files`, key-value stores, databases,
 //! component dependencies, the Wagi executor, private routes) are refused at
 //! startup by name rather than silently ignored.
@@ -468,6 +471,7 @@ impl Manifest {
                 dirs.push(DirMount {
                     host,
                     guest: mount.destination.clone(),
+                    writable: false,
                 });
             }
             components.insert(
@@ -500,6 +504,44 @@ impl Manifest {
             router,
             components,
         })
+    }
+}
+
+/// The environment variable by which a component asks for a writable state
+/// directory, at the guest path it gives.
+pub const STATE_DIR_VAR: &str = "STUDIO_EDGE_STATE_DIR";
+
+/// The host directory holding component `id`'s state under `data_dir`.
+pub fn state_dir(data_dir: &Path, id: &str) -> PathBuf {
+    data_dir.join("state").join(id)
+}
+
+impl App {
+    /// Mounts each component's state directory (`<data_dir>/state/<id>/`,
+    /// created if missing) read-write at the guest path its
+    /// `STUDIO_EDGE_STATE_DIR` names; components that do not ask get none.
+    pub fn mount_state(&mut self, data_dir: &Path) -> Result<(), ManifestError> {
+        for component in self.components.values_mut() {
+            let Some((_, guest)) = component.env.iter().find(|(k, _)| k == STATE_DIR_VAR) else {
+                continue;
+            };
+            let key = format!("component.{}.environment.{STATE_DIR_VAR}", component.id);
+            if !guest.starts_with('/') {
+                return Err(invalid(
+                    key,
+                    format!("{guest:?} is not an absolute guest path"),
+                ));
+            }
+            let host = state_dir(data_dir, &component.id);
+            std::fs::create_dir_all(&host)
+                .map_err(|e| invalid(key, format!("creating {}: {e}", host.display())))?;
+            component.dirs.push(DirMount {
+                host,
+                guest: guest.clone(),
+                writable: true,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -805,7 +847,8 @@ mod tests {
             app.components["thumb"].dirs,
             [DirMount {
                 host: dir.join("assets"),
-                guest: "/assets".to_owned()
+                guest: "/assets".to_owned(),
+                writable: false,
             }]
         );
         std::fs::remove_dir_all(dir.join("assets")).unwrap();
@@ -818,6 +861,37 @@ mod tests {
             "{message}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn components_that_ask_get_a_writable_state_directory() {
+        let data = tempfile::tempdir().unwrap();
+        let text = BASE.replace(
+            "environment = { RUST_LOG = \"info\" }",
+            "environment = { RUST_LOG = \"info\", STUDIO_EDGE_STATE_DIR = \"/state\" }",
+        );
+        let mut app = parse(&text)
+            .unwrap()
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap();
+        app.mount_state(data.path()).unwrap();
+        let host = data.path().join("state/thumb");
+        assert!(host.is_dir());
+        assert_eq!(
+            app.components["thumb"].dirs,
+            [DirMount {
+                host,
+                guest: "/state".to_owned(),
+                writable: true,
+            }]
+        );
+        let relative = text.replace("\"/state\"", "\"state\"");
+        let mut app = parse(&relative)
+            .unwrap()
+            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .unwrap();
+        let message = app.mount_state(data.path()).unwrap_err().to_string();
+        assert!(message.contains("STUDIO_EDGE_STATE_DIR"), "{message}");
     }
 
     #[test]

@@ -131,6 +131,7 @@ fn image_format(format: thumbnail::ImageFormat) -> ImageFormat {
         thumbnail::ImageFormat::Webp => ImageFormat::Webp,
         thumbnail::ImageFormat::Gif => ImageFormat::Gif,
         thumbnail::ImageFormat::Avif => ImageFormat::Avif,
+        thumbnail::ImageFormat::Pam => ImageFormat::Pam,
     }
 }
 
@@ -141,6 +142,7 @@ fn color_format(format: color::ImageFormat) -> ImageFormat {
         color::ImageFormat::Webp => ImageFormat::Webp,
         color::ImageFormat::Gif => ImageFormat::Gif,
         color::ImageFormat::Avif => ImageFormat::Avif,
+        color::ImageFormat::Pam => ImageFormat::Pam,
     }
 }
 

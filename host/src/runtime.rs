@@ -120,15 +120,18 @@ pub struct GuestConfig {
     pub name: Arc<str>,
     pub env: Arc<[(String, String)]>,
     pub allowed_outbound_hosts: Arc<AllowedHosts>,
-    /// Directories mounted read-only (a manifest's `files`).
+    /// Directories mounted into each instance (a manifest's `files`,
+    /// read-only, and the component's state directory).
     pub dirs: Arc<[DirMount]>,
 }
 
-/// A host directory the guest sees, read-only, at `guest`.
+/// A host directory the guest sees at `guest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirMount {
     pub host: PathBuf,
     pub guest: String,
+    /// Read-write (a state directory) rather than read-only (`files`).
+    pub writable: bool,
 }
 
 impl GuestConfig {
@@ -486,7 +489,12 @@ impl Runtime {
             // Checked to be a directory when the manifest was resolved; one
             // removed since then is left out (the guest sees no such path)
             // rather than failing every call.
-            if let Err(error) = wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly) {
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            if let Err(error) = wasi.preopened_dir(&dir.host, &dir.guest, perms) {
                 tracing::warn!(guest = %guest.name, dir = %dir.host.display(), %error, "cannot mount directory");
             }
         }

@@ -28,7 +28,8 @@ fn grid() -> String {
 }
 
 /// A manifest serving the colour component at its routes, with no asset
-/// directory: LUTs and profiles are uploaded.
+/// directory: LUTs and profiles are uploaded, fitted profiles stored in the
+/// component's state directory.
 fn write_manifest(dir: &Path) -> PathBuf {
     write_manifest_with(dir, "")
 }
@@ -64,6 +65,7 @@ component = "color"
 [component.color]
 source = "{}"
 {files}
+environment = {{ STUDIO_EDGE_STATE_DIR = "/state" }}
 
 [component.color.variables]
 color_assets_dir = "{{{{ color_assets_dir }}}}"
@@ -251,6 +253,84 @@ fn named_luts_come_from_a_directory_the_host_mounts() {
             .contains("luts/nope.cube"),
         "{problem}"
     );
+}
+
+#[test]
+fn fitted_profiles_are_stored_and_apply_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(dir.path());
+    let data = dir.path().join("data");
+    let host = Host::start_in(&manifest, &data, &[], &[]);
+    let warm = fixture("colorchecker/colorchecker-warm.png");
+    let fit = format!("/v1/color/profiles?name=studio-x&grid={}", grid());
+
+    let created = post(&host.url(&fit), "image/png", warm.clone());
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(
+        created.header("location"),
+        Some("/v1/color/profiles/studio-x")
+    );
+    let stored = data.join("state/color/profiles/studio-x.json");
+    assert_eq!(std::fs::read(&stored).unwrap(), created.body);
+    // The name is taken: 409, the stored profile unchanged.
+    let again = post(&host.url(&fit), "image/png", warm.clone());
+    again.assert_problem(409, "profile-exists");
+    assert_eq!(std::fs::read(&stored).unwrap(), created.body);
+
+    let got = Reply::send(client().get(host.url("/v1/color/profiles/studio-x")));
+    assert_eq!((got.status, &got.body), (200, &created.body));
+    let listed = Reply::send(client().get(host.url("/v1/color/profiles")));
+    assert_eq!(listed.json()["stored"], serde_json::json!(["studio-x"]));
+
+    // Applied by name: the chart's mean CIEDE2000 beats colour-science's 3x3.
+    let analysis = post(
+        &host.url(&format!(
+            "/v1/color/analyze?grid={}&profile=studio-x",
+            grid()
+        )),
+        "image/png",
+        warm.clone(),
+    );
+    assert_eq!(analysis.status, 200, "{}", analysis.text());
+    let after = analysis.json()["chart"]["mean_de00_after"]
+        .as_f64()
+        .unwrap();
+    let bar = colorchecker_json()["captures"]["warm"]["colour_science_cheung2004_3x3"]["mean_dE00"]
+        .as_f64()
+        .unwrap();
+    assert!(after <= bar, "{after} vs colour-science {bar}");
+    let corrected = post(
+        &host.url("/v1/color?profile=studio-x&format=png"),
+        "image/png",
+        warm.clone(),
+    );
+    assert_eq!(corrected.status, 200, "{}", corrected.text());
+
+    // The CLI finds it in the same data directory, in the component.
+    let output = dir.path().join("cli.png");
+    let run = Command::new(env!("CARGO_BIN_EXE_studio-edge"))
+        .arg("color")
+        .arg(fixtures().join("colorchecker/colorchecker-warm.png"))
+        .arg(&output)
+        .args(["profile=studio-x", "format=png"])
+        .arg("--component")
+        .arg(component("studio-edge-color"))
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("run studio-edge color");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::read(&output).unwrap(), corrected.body);
+
+    let deleted = Reply::send(client().delete(host.url("/v1/color/profiles/studio-x")));
+    assert_eq!(deleted.status, 204);
+    assert!(!stored.exists());
+    let reply = post(&host.url("/v1/color?profile=studio-x"), "image/png", warm);
+    reply.assert_problem(400, "unknown-profile");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use studio_edge_color::assets::{AssetDir, Assets, Uploads};
+use studio_edge_color::assets::{AssetDir, Assets, Sources, Uploads};
 use studio_edge_color::ops::ColorOps;
 use studio_edge_imaging::{Format, Limits};
 use studio_edge_moderation::{Action, Blocklist, Hash256, ModerationConfig, Severity};
@@ -42,6 +42,7 @@ fn format_of(format: Format) -> ImageFormat {
         Format::Webp => ImageFormat::Webp,
         Format::Gif => ImageFormat::Gif,
         Format::Avif => ImageFormat::Avif,
+        Format::Pam => ImageFormat::Pam,
     }
 }
 
@@ -70,8 +71,11 @@ impl NativeColor {
         let error =
             |e: studio_edge_color::error::ColorError| from_status(e.status(), e.to_string());
         let parsed = ColorOps::parse(ops).map_err(error)?;
-        let assets = Assets::resolve(&parsed, Uploads::default(), self.assets_dir.as_ref())
-            .map_err(error)?;
+        let sources = Sources {
+            store: None,
+            dir: self.assets_dir.as_ref(),
+        };
+        let assets = Assets::resolve(&parsed, Uploads::default(), sources).map_err(error)?;
         let prepared = Arc::new((parsed, assets));
         self.prepared
             .lock()

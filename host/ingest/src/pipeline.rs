@@ -1,8 +1,9 @@
 //! The per-fragment pipeline, one ordered list of steps:
 //!
-//! 0. **shrink**: decode the frame and bring it down to the working size
-//!    the stream's renditions need (see [`shrink`](crate::shrink)); a frame
-//!    that does not decode is rejected here. Skipped without a thumbnail
+//! 0. **shrink**: decode the frame, once, and bring it down to the working
+//!    size the stream's renditions need (see [`shrink`](crate::shrink));
+//!    the stages after it get uncompressed pixels (PAM), not a re-encoded
+//!    file. A frame that does not decode is rejected here. Skipped without a thumbnail
 //!    stage, when the frame is published as it is.
 //! 1. **colour**: correct the frame with the stream's colour ops (camera
 //!    profile, LUT or wb/ev ops), when the colour stage is configured and
@@ -79,12 +80,11 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
             latency.shrink = Some(millis(started));
             metrics.stage("shrink").observe(millis(started) / 1000.0);
             match shrunk {
-                Ok(Some(working)) => {
+                Ok(working) => {
                     working_scale = Some(working.scale);
                     variants = Cow::Owned(shrink::scale_variants(&config.variants, working.scale));
                     Bytes::from(working.bytes)
                 }
-                Ok(None) => job.body.clone(),
                 Err(e) => return FrameOutcome::Rejected(e),
             }
         }

@@ -8,9 +8,10 @@
 //! scaled IDCT), converted to sRGB when it carries an ICC profile (phones
 //! send Display P3), resized with Lanczos3 to the smallest size that still
 //! gives every rendition full detail (a product-detail crop of a small
-//! region may keep the frame at full size), and re-encoded as a
-//! high-quality JPEG (PNG when it has alpha). Crop regions, given in the
-//! frame's pixels, are scaled to match.
+//! region may keep the frame at full size), and handed on as uncompressed
+//! pixels (PAM): each later stage reads them with a copy instead of a
+//! decode, and no generation of JPEG loss comes in between. Crop regions,
+//! given in the frame's pixels, are scaled to match.
 //!
 //! Decoding here also refuses a corrupt frame before any worker sees it.
 
@@ -21,10 +22,7 @@ use studio_edge_imaging::{
 use crate::ingest::IngestError;
 use crate::stages::{OutputBox, Region, VariantSpec};
 
-/// JPEG quality of the working image: a second generation that is not
-/// visible in thumbnails.
-const WORKING_QUALITY: u8 = 95;
-/// Shrinking by less than this is not worth a decode and an encode.
+/// Shrinking by less than this is not worth a resize.
 const MIN_GAIN: f64 = 0.85;
 
 /// What one rendition needs from the frame.
@@ -36,6 +34,7 @@ pub(crate) struct VariantNeed {
 
 /// The frame at working size.
 pub(crate) struct Working {
+    /// The pixels as PAM.
     pub bytes: Vec<u8>,
     /// Working size / frame size.
     pub scale: f64,
@@ -65,14 +64,14 @@ pub(crate) fn working_scale(frame: (u32, u32), needs: &[VariantNeed]) -> f64 {
         .min(1.0)
 }
 
-/// The frame at working size, or `None` when it is small enough already.
-pub(crate) fn shrink(frame: &[u8], needs: &[VariantNeed]) -> Result<Option<Working>, IngestError> {
+/// The frame, decoded, in sRGB and at working size.
+pub(crate) fn shrink(frame: &[u8], needs: &[VariantNeed]) -> Result<Working, IngestError> {
     let limits = Limits::default();
     let header = probe(frame, &limits).map_err(imaging_error)?;
-    let scale = working_scale((header.width, header.height), needs);
-    if scale > MIN_GAIN {
-        return Ok(None);
-    }
+    let scale = match working_scale((header.width, header.height), needs) {
+        scale if scale > MIN_GAIN => 1.0,
+        scale => scale,
+    };
     let size = (
         ((f64::from(header.width) * scale).ceil() as u32).max(1),
         ((f64::from(header.height) * scale).ceil() as u32).max(1),
@@ -84,24 +83,21 @@ pub(crate) fn shrink(frame: &[u8], needs: &[VariantNeed]) -> Result<Option<Worki
         // what the colour worker would assume too.
         let _ = studio_edge_imaging::icc::to_srgb(&mut image, icc);
     }
-    let image = resize(
-        &image,
-        SourceRect::full(&image),
-        size.0,
-        size.1,
-        Filter::Lanczos3,
-    );
-    let format = if decoded.has_alpha {
-        Format::Png
-    } else {
-        Format::Jpeg
-    };
-    let bytes = encode(&image, format, WORKING_QUALITY)
+    if image.dimensions() != size {
+        image = resize(
+            &image,
+            SourceRect::full(&image),
+            size.0,
+            size.1,
+            Filter::Lanczos3,
+        );
+    }
+    let bytes = encode(&image, Format::Pam, 0)
         .map_err(|e| IngestError::StageFailed(format!("encoding the working image: {e}")))?;
-    Ok(Some(Working {
+    Ok(Working {
         bytes,
         scale: f64::from(size.0) / f64::from(header.width),
-    }))
+    })
 }
 
 /// The variants with their crop regions in working-image pixels.
@@ -170,18 +166,16 @@ mod tests {
             studio_edge_imaging::image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
         });
         let jpeg = encode(&image, Format::Jpeg, 90).unwrap();
-        let working = shrink(&jpeg, &[need(Some(300), None, None)])
-            .unwrap()
-            .unwrap();
-        assert_eq!(ImageFormat::sniff(&working.bytes), Some(ImageFormat::Jpeg));
+        let working = shrink(&jpeg, &[need(Some(300), None, None)]).unwrap();
+        assert_eq!(ImageFormat::sniff(&working.bytes), Some(ImageFormat::Pam));
         assert!((working.scale - 0.25).abs() < 1e-9);
         let decoded = studio_edge_imaging::decode(&working.bytes, &Limits::default()).unwrap();
         assert_eq!(decoded.image.dimensions(), (300, 200));
-        assert!(
-            shrink(&jpeg, &[need(Some(1100), None, None)])
-                .unwrap()
-                .is_none()
-        );
+        // Nearly full size: decoded, not resized.
+        let full = shrink(&jpeg, &[need(Some(1100), None, None)]).unwrap();
+        assert_eq!(full.scale, 1.0);
+        let decoded = studio_edge_imaging::decode(&full.bytes, &Limits::default()).unwrap();
+        assert_eq!(decoded.image.dimensions(), (1200, 800));
         let variants = scale_variants(
             &["d:w=50:crop=400,200,100,80".parse().unwrap()],
             working.scale,

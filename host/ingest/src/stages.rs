@@ -19,6 +19,9 @@ pub enum ImageFormat {
     Webp,
     Gif,
     Avif,
+    /// Uncompressed pixels: how the pipeline hands the working frame from
+    /// one stage to the next; never a published rendition.
+    Pam,
 }
 
 impl ImageFormat {
@@ -29,6 +32,7 @@ impl ImageFormat {
             Self::Webp => "image/webp",
             Self::Gif => "image/gif",
             Self::Avif => "image/avif",
+            Self::Pam => "image/x-portable-arbitrarymap",
         }
     }
 
@@ -39,6 +43,7 @@ impl ImageFormat {
             Self::Webp => "webp",
             Self::Gif => "gif",
             Self::Avif => "avif",
+            Self::Pam => "pam",
         }
     }
 
@@ -49,6 +54,7 @@ impl ImageFormat {
             "webp" => Self::Webp,
             "gif" => Self::Gif,
             "avif" => Self::Avif,
+            "pam" => Self::Pam,
             _ => return None,
         })
     }
@@ -65,6 +71,8 @@ impl ImageFormat {
             Some(Self::Gif)
         } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && &bytes[8..12] == b"avif" {
             Some(Self::Avif)
+        } else if bytes.starts_with(b"P7\n") {
+            Some(Self::Pam)
         } else {
             None
         }

@@ -4,14 +4,19 @@
 //!
 //! OPS are the route's query fields, one per argument: `wb=auto ev=skin
 //! lut=warm interp=trilinear profile=studio-a format=jpeg q=90`. Named LUTs
-//! and profiles are read here from `--assets DIR` (`luts/<name>.cube`,
-//! `profiles/<name>.json`) and handed to the worker; `--lut FILE` and
-//! `--profile FILE` pass files directly.
+//! and profiles are read here and handed to the worker: profiles from the
+//! store `studio-edge up` keeps for the colour component
+//! (`<data-dir>/state/color/profiles/`, where `POST /v1/color/profiles`
+//! puts fitted ones), then from `--assets DIR` (`luts/<name>.cube`,
+//! `profiles/<name>.json`); `--lut FILE` and `--profile FILE` pass files
+//! directly.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+
+use studio_edge_color::assets::ProfileStore;
 
 use crate::runtime::{GuestConfig, Runtime};
 use crate::typed::color::{Assets, ColorComponent, WorkerError};
@@ -43,7 +48,8 @@ pub struct Args {
         default_value = "target/wasm32-wasip2/release/studio_edge_color.wasm"
     )]
     component: PathBuf,
-    /// Directory for the compile cache.
+    /// Directory for the compile cache and of the stored profiles
+    /// (`state/color/profiles/`, as `studio-edge up` keeps them).
     #[arg(long, value_name = "DIR", default_value = "./data")]
     data_dir: PathBuf,
     #[command(flatten)]
@@ -61,8 +67,14 @@ impl Args {
         Ok(self.ops.join("&"))
     }
 
+    /// Where `studio-edge up --data-dir` stores the colour component's
+    /// fitted profiles.
+    fn store(&self) -> ProfileStore {
+        ProfileStore::new(crate::manifest::state_dir(&self.data_dir, "color"))
+    }
+
     /// The LUT and profile contents to pass: the files given, else the
-    /// named ones from the asset directory.
+    /// named ones from the profile store and the asset directory.
     fn assets(&self, lut_name: Option<&str>, profile_name: Option<&str>) -> anyhow::Result<Assets> {
         let read = |path: PathBuf| {
             std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
@@ -88,7 +100,10 @@ impl Args {
             },
             profile_json: match &self.profile {
                 Some(path) => Some(read(path.clone())?),
-                None => named("profiles", profile_name, "json")?,
+                None => match profile_name.and_then(|name| self.store().read(name)) {
+                    Some(json) => Some(json),
+                    None => named("profiles", profile_name, "json")?,
+                },
             },
         })
     }
@@ -129,7 +144,12 @@ fn correct_native(args: &Args, query: &str, source: &[u8]) -> anyhow::Result<(Ve
         profile: uploaded.profile_json.as_deref(),
     };
     let dir = args.assets.as_ref().map(assets::AssetDir::new);
-    let resolved = assets::Assets::resolve(&ops, uploads, dir.as_ref())?;
+    let store = args.store();
+    let sources = assets::Sources {
+        store: Some(&store),
+        dir: dir.as_ref(),
+    };
+    let resolved = assets::Assets::resolve(&ops, uploads, sources)?;
     let corrected = pipeline::correct(source, &ops, &resolved, &Default::default())?;
     Ok((
         corrected.bytes,
@@ -221,5 +241,20 @@ mod tests {
         let assets = args.assets(Some("warm"), Some("missing")).unwrap();
         assert_eq!(assets.lut_cube.as_deref(), Some("LUT_3D_SIZE 2\n"));
         assert_eq!(assets.profile_json, None);
+        // Stored profiles (the data directory's state) come first.
+        let data = dir.path().join("data");
+        let stored = data.join("state/color/profiles");
+        std::fs::create_dir_all(&stored).unwrap();
+        std::fs::write(stored.join("studio.json"), "{}").unwrap();
+        let args = parse(&[
+            "studio-edge",
+            "color",
+            "a",
+            "b",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        let assets = args.assets(None, Some("studio")).unwrap();
+        assert_eq!(assets.profile_json.as_deref(), Some("{}"));
     }
 }

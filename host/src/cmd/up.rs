@@ -29,7 +29,8 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.store.ensure_data_dir()?;
     let manifest = Manifest::load(&args.manifest)?;
-    let app = manifest.resolve(|name| std::env::var(name).ok())?;
+    let mut app = manifest.resolve(|name| std::env::var(name).ok())?;
+    app.mount_state(&args.store.data_dir)?;
     tracing::info!(
         application = %app.name,
         manifest = %args.manifest.display(),

@@ -61,6 +61,7 @@ fn to_wit_format(format: Format) -> ImageFormat {
         Format::Webp => ImageFormat::Webp,
         Format::Gif => ImageFormat::Gif,
         Format::Avif => ImageFormat::Avif,
+        Format::Pam => ImageFormat::Pam,
     }
 }
 
@@ -130,6 +131,7 @@ fn from_wit_ops(ops: WitOps) -> Result<ColorOps, ColorError> {
                 ImageFormat::Webp => "webp",
                 ImageFormat::Gif => "gif",
                 ImageFormat::Avif => "avif",
+                ImageFormat::Pam => "pam",
             }
         ));
     }
@@ -162,7 +164,7 @@ impl api::Guest for Worker {
                 cube: assets.lut_cube.as_deref(),
                 profile: assets.profile_json.as_deref(),
             };
-            let resolved = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
+            let resolved = Assets::resolve(&ops, uploads, config.sources())?;
             crate::pipeline::correct(&source, &ops, &resolved, &config.limits)
         };
         let corrected = run().map_err(to_wit_error)?;

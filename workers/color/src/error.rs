@@ -34,6 +34,12 @@ pub enum ColorError {
     /// The request body is not what the content type says (400).
     #[error("bad request body: {0}")]
     Body(String),
+    /// A stored profile of that name exists and `replace` was not given (409).
+    #[error("a profile named {0:?} is stored already; add replace=true to replace it")]
+    ProfileExists(String),
+    /// The profile store could not be written (500).
+    #[error("{0}")]
+    Store(String),
     /// Decoding or encoding failed.
     #[error(transparent)]
     Imaging(#[from] ImagingError),
@@ -63,6 +69,8 @@ impl ColorError {
             Self::Chart(_) => 400,
             Self::Profile(ProfileError::BadName(_)) => 400,
             Self::Cube(_) | Self::Profile(_) | Self::WhiteBalance(_) => 422,
+            Self::ProfileExists(_) => 409,
+            Self::Store(_) => 500,
             Self::Imaging(e) => e.status(),
         }
     }
@@ -81,6 +89,8 @@ impl ColorError {
             Self::Chart(_) => "bad-option",
             Self::WhiteBalance(_) => "unprocessable",
             Self::Body(_) => "bad-body",
+            Self::ProfileExists(_) => "profile-exists",
+            Self::Store(_) => "profile-store",
             Self::Imaging(ImagingError::TooLarge { .. }) => "too-large",
             Self::Imaging(ImagingError::Unsupported(_)) => "unsupported-format",
             Self::Imaging(ImagingError::Corrupt(_)) => "unprocessable",
@@ -97,6 +107,8 @@ impl ColorError {
             "malformed-profile" => "Malformed profile",
             "chart-off-image" => "Chart off the image",
             "bad-body" => "Bad request body",
+            "profile-exists" => "Profile exists",
+            "profile-store" => "Profile store failed",
             "too-large" => "Payload too large",
             "unsupported-format" => "Unsupported media type",
             "unprocessable" => "Unprocessable content",

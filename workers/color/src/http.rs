@@ -1,5 +1,7 @@
-//! The HTTP face: `POST /v1/color`, `POST /v1/color/analyze` and
-//! `POST /v1/color/profiles`, as a plain function from request to response.
+//! The HTTP face: `POST /v1/color`, `POST /v1/color/analyze`,
+//! `POST /v1/color/profiles` (fit and store) and `GET`/`DELETE
+//! /v1/color/profiles[/<name>]`, as a plain function from request to
+//! response.
 //!
 //! The image is the request body, or, with `content-type:
 //! application/json`, a JSON object `{"image": "<base64>", "lut": "<.cube
@@ -12,7 +14,7 @@ use studio_edge_guest::{Problem, Request, Response};
 use studio_edge_imaging::Limits;
 
 use crate::analyze::{self, CHART_KEYS, ChartOptions};
-use crate::assets::{AssetDir, Assets, Uploads};
+use crate::assets::{AssetDir, Assets, ProfileStore, Sources, Uploads};
 use crate::chart;
 use crate::error::ColorError;
 use crate::ops::{ColorOps, query_pairs};
@@ -27,6 +29,8 @@ pub const MAX_BODY: u64 = 48 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     pub assets: Option<AssetDir>,
+    /// Where fitted profiles are stored (none: they are only returned).
+    pub store: Option<ProfileStore>,
     pub limits: Limits,
 }
 
@@ -34,10 +38,21 @@ impl Config {
     pub fn from_env() -> Self {
         Self {
             assets: AssetDir::from_env(),
+            store: ProfileStore::from_env(),
             limits: Limits::default(),
         }
     }
+
+    /// Where named LUTs and profiles are looked up.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            store: self.store.as_ref(),
+            dir: self.assets.as_ref(),
+        }
+    }
 }
+
+const PROFILES: &str = "/v1/color/profiles";
 
 /// Handles a request with the configuration from the environment.
 pub fn handle(request: Request) -> Response {
@@ -46,10 +61,12 @@ pub fn handle(request: Request) -> Response {
 
 pub fn handle_with(request: Request, config: &Config) -> Response {
     let path = request.path().trim_end_matches('/');
+    if let Some(rest) = path.strip_prefix(PROFILES) {
+        return profiles_route(&request, rest, config);
+    }
     let route: fn(&Request, &Config) -> Result<Response, ColorError> = match path {
         "/v1/color" => correct,
         "/v1/color/analyze" => analyze_route,
-        "/v1/color/profiles" => fit_profile,
         _ => return Problem::not_found(format!("no colour route at {path}")).into_response(),
     };
     if request.method != "POST" {
@@ -120,7 +137,7 @@ fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
         cube: body.cube.as_deref(),
         profile: body.profile.as_deref(),
     };
-    let assets = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
+    let assets = Assets::resolve(&ops, uploads, config.sources())?;
     let corrected = pipeline::correct(&body.image, &ops, &assets, &config.limits)?;
     let mut response = Response::new(200, corrected.format.mime(), corrected.bytes);
     if let Some(g) = corrected.applied.gains {
@@ -175,7 +192,7 @@ pub fn analyze_image(
         cube: None,
         profile: uploaded_profile,
     };
-    let assets = Assets::resolve(&ops, uploads, config.assets.as_ref())?;
+    let assets = Assets::resolve(&ops, uploads, config.sources())?;
     let source = pipeline::colour_manage(image, &config.limits)?;
     analyze::analyze(&source, chart.as_ref(), assets.profile.as_ref())
 }
@@ -188,10 +205,111 @@ pub struct FittedProfile {
     pub fit: chart::ChartReport,
 }
 
+/// `/v1/color/profiles` and `/v1/color/profiles/<name>`; `rest` is the path
+/// after `/v1/color/profiles`.
+fn profiles_route(request: &Request, rest: &str, config: &Config) -> Response {
+    let method = request.method.as_str();
+    let result = match (rest.strip_prefix('/'), method) {
+        (None, _) if !rest.is_empty() => {
+            return Problem::not_found(format!("no colour route at {}", request.path()))
+                .into_response();
+        }
+        (None, "POST") => fit_profile(request, config),
+        (None, "GET") => list_profiles(config),
+        (Some(name), "GET") => get_profile(name, config),
+        (Some(name), "DELETE") => delete_profile(name, config),
+        (target, _) => {
+            let allow = if target.is_none() {
+                "GET, POST"
+            } else {
+                "GET, DELETE"
+            };
+            return Problem::method_not_allowed(format!("{} takes {allow}", request.path()))
+                .into_response()
+                .with_header("allow", allow);
+        }
+    };
+    result.unwrap_or_else(|e| e.to_problem().into_response())
+}
+
+/// `POST /v1/color/profiles`: fits, and stores when the runtime gives the
+/// component a state directory (201 with `Location`; an existing name is
+/// 409 unless `replace=true`), else only returns the profile (200).
 fn fit_profile(request: &Request, config: &Config) -> Result<Response, ColorError> {
     let body = read_body(request)?;
-    let fitted = fit_profile_image(&body.image, request.query(), config)?;
-    Ok(Response::json(201, &fitted))
+    let mut pairs = query_pairs(request.query())?;
+    let replace = match pairs.iter().position(|(k, _)| k == "replace") {
+        Some(at) => match pairs.remove(at).1.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(ColorError::bad_option(format!(
+                    "replace: {other:?} is not true or false"
+                )));
+            }
+        },
+        None => false,
+    };
+    let name = pairs
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone());
+    if let (Some(store), Some(name)) = (&config.store, &name) {
+        // Refuse before the fit: a taken name is the cheaper answer.
+        let name = crate::ops::asset_name(name, "name")?;
+        if !replace && store.read(&name).is_some() {
+            return Err(ColorError::ProfileExists(name));
+        }
+    }
+    let fitted = fit_pairs(&body.image, &pairs, config)?;
+    let Some(store) = &config.store else {
+        return Ok(Response::json(200, &fitted));
+    };
+    let json = serde_json::to_string_pretty(&fitted).expect("plain data serialises");
+    store.save(&fitted.profile.name, &json, replace)?;
+    Ok(Response::new(201, "application/json", json.into_bytes())
+        .with_header("location", format!("{PROFILES}/{}", fitted.profile.name)))
+}
+
+/// `GET /v1/color/profiles`: the names in the store and in the asset
+/// directory.
+fn list_profiles(config: &Config) -> Result<Response, ColorError> {
+    let (stored, assets) = config.sources().profile_names();
+    Ok(Response::json(
+        200,
+        &serde_json::json!({
+            "stored": stored,
+            "assets": assets,
+            "store": config.store.is_some(),
+        }),
+    ))
+}
+
+/// `GET /v1/color/profiles/<name>`: a profile's JSON, from the store or the
+/// asset directory.
+fn get_profile(name: &str, config: &Config) -> Result<Response, ColorError> {
+    let name = crate::ops::asset_name(name, "profile")?;
+    match config.sources().profile_json(&name) {
+        Ok((json, _)) => Ok(Response::new(200, "application/json", json.into_bytes())),
+        Err(e @ ColorError::UnknownProfile { .. }) => {
+            Ok(Problem::not_found(e.to_string()).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `DELETE /v1/color/profiles/<name>`: removes a stored profile (204);
+/// the asset directory is read-only.
+fn delete_profile(name: &str, config: &Config) -> Result<Response, ColorError> {
+    let name = crate::ops::asset_name(name, "profile")?;
+    let deleted = match &config.store {
+        Some(store) => store.delete(&name)?,
+        None => false,
+    };
+    if deleted {
+        return Ok(Response::new(204, "text/plain", Vec::new()));
+    }
+    Ok(Problem::not_found(format!("no stored profile {name:?}")).into_response())
 }
 
 /// Fits a profile from the chart capture `image` with the options of
@@ -201,13 +319,20 @@ pub fn fit_profile_image(
     query: &str,
     config: &Config,
 ) -> Result<FittedProfile, ColorError> {
-    let pairs = query_pairs(query)?;
+    fit_pairs(image, &query_pairs(query)?, config)
+}
+
+fn fit_pairs(
+    image: &[u8],
+    pairs: &[(String, String)],
+    config: &Config,
+) -> Result<FittedProfile, ColorError> {
     if let Some((key, _)) = pairs
         .iter()
         .find(|(k, _)| !CHART_KEYS.contains(&k.as_str()))
     {
         return Err(ColorError::bad_option(format!(
-            "unknown option {key:?} for profiles (name, grid, patches, window, kind)"
+            "unknown option {key:?} for profiles (name, grid, patches, window, kind, replace)"
         )));
     }
     if !pairs.iter().any(|(k, _)| k == "name") {
@@ -215,7 +340,7 @@ pub fn fit_profile_image(
             "name is required: the profile's name",
         ));
     }
-    let options = ChartOptions::from_pairs(&pairs)?.ok_or_else(|| {
+    let options = ChartOptions::from_pairs(pairs)?.ok_or_else(|| {
         ColorError::bad_option("give the chart's patch centres: grid=X0,Y0,X1,Y1 or patches=...")
     })?;
     let source = pipeline::colour_manage(image, &config.limits)?;
@@ -236,6 +361,7 @@ mod tests {
     fn config() -> Config {
         Config {
             assets: Some(AssetDir::new(fixtures())),
+            store: None,
             limits: Limits::default(),
         }
     }
@@ -332,7 +458,7 @@ mod tests {
         );
         assert_eq!(
             response.status,
-            201,
+            200,
             "{}",
             String::from_utf8_lossy(&response.body)
         );
@@ -360,6 +486,102 @@ mod tests {
             .abs()
                 < 1e-9
         );
+    }
+
+    #[test]
+    fn fitted_profiles_are_stored_and_then_apply_by_name() {
+        let state = std::env::temp_dir().join(format!("color-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        let config = Config {
+            store: Some(ProfileStore::new(&state)),
+            ..config()
+        };
+        let send = |method: &str, path: &str, body: Vec<u8>| {
+            handle_with(Request::new(method, path).with_body(body), &config)
+        };
+        let fit = "/v1/color/profiles?name=studio-b&grid=60,60,610,390";
+        let created = send("POST", fit, chart("colorchecker-warm.png"));
+        assert_eq!(
+            created.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&created.body)
+        );
+        assert_eq!(
+            created.header("location"),
+            Some("/v1/color/profiles/studio-b")
+        );
+        assert!(state.join("profiles/studio-b.json").is_file());
+
+        // The name is taken: 409, and the stored profile is untouched.
+        let again = send("POST", fit, chart("colorchecker-cool-green.png"));
+        assert_eq!(problem(&again).1, "urn:studio-edge:problem:profile-exists");
+        let stored = send("GET", "/v1/color/profiles/studio-b", Vec::new());
+        assert_eq!((stored.status, &stored.body), (200, &created.body));
+
+        // Applied by name, it corrects the chart it was fitted on.
+        let corrected = send(
+            "POST",
+            "/v1/color?profile=studio-b&format=png",
+            chart("colorchecker-warm.png"),
+        );
+        assert_eq!(corrected.status, 200);
+        let analysis = json(&send(
+            "POST",
+            "/v1/color/analyze?grid=60,60,610,390&profile=studio-b",
+            chart("colorchecker-warm.png"),
+        ));
+        assert_eq!(analysis["chart"]["fitted"], false);
+        assert!(analysis["chart"]["mean_de00_after"].as_f64().unwrap() < 1.152);
+
+        let replaced = send(
+            "POST",
+            &format!("{fit}&replace=true"),
+            chart("colorchecker-cool-green.png"),
+        );
+        assert_eq!(replaced.status, 201);
+        assert_ne!(
+            send("GET", "/v1/color/profiles/studio-b", Vec::new()).body,
+            created.body
+        );
+        let list = json(&send("GET", "/v1/color/profiles", Vec::new()));
+        assert_eq!(list["stored"], serde_json::json!(["studio-b"]));
+        assert_eq!(list["store"], true);
+
+        assert_eq!(
+            send("DELETE", "/v1/color/profiles/studio-b", Vec::new()).status,
+            204
+        );
+        for (method, status) in [("GET", 404), ("DELETE", 404)] {
+            let gone = send(method, "/v1/color/profiles/studio-b", Vec::new());
+            assert_eq!(problem(&gone).0, status);
+        }
+        assert_eq!(
+            problem(&send("PUT", "/v1/color/profiles/studio-b", Vec::new())).0,
+            405
+        );
+        assert_eq!(
+            problem(&send("GET", "/v1/color/profiles/../x", Vec::new())).0,
+            400
+        );
+        let _ = std::fs::remove_dir_all(&state);
+    }
+
+    #[test]
+    fn without_a_store_a_fitted_profile_is_only_returned() {
+        let response = post(
+            "/v1/color/profiles?name=studio-c&grid=60,60,610,390",
+            chart("colorchecker-warm.png"),
+        );
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("location"), None);
+        let list = json(&handle_with(
+            Request::new("GET", "/v1/color/profiles"),
+            &config(),
+        ));
+        assert_eq!(list["store"], false);
+        assert!(list["stored"].as_array().unwrap().is_empty());
     }
 
     fn problem(response: &Response) -> (u16, String, String) {

@@ -39,6 +39,39 @@ impl LinearImage {
         }
     }
 
+    /// An even sample of at most about `max` pixels of `image` (every
+    /// n-th pixel in reading order; all of them when it is small enough),
+    /// as a one-row image: for statistics, not for output.
+    pub fn sample_rgba8(image: &RgbaImage, max: usize) -> Self {
+        let count = image.len() / 4;
+        let stride = count.div_ceil(max.max(1)).max(1);
+        if stride == 1 {
+            return Self::from_rgba8(image);
+        }
+        let table = transfer::decode_table();
+        let (pixels, alpha): (Vec<[f32; 3]>, Vec<u8>) = image
+            .as_raw()
+            .chunks_exact(4)
+            .step_by(stride)
+            .map(|p| {
+                (
+                    [
+                        table[p[0] as usize],
+                        table[p[1] as usize],
+                        table[p[2] as usize],
+                    ],
+                    p[3],
+                )
+            })
+            .unzip();
+        Self {
+            width: pixels.len() as u32,
+            height: 1,
+            pixels,
+            alpha,
+        }
+    }
+
     pub fn to_rgba8(&self) -> RgbaImage {
         let mut raw = Vec::with_capacity(self.pixels.len() * 4);
         for (p, &a) in self.pixels.iter().zip(&self.alpha) {

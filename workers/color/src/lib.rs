@@ -2,14 +2,14 @@
 //! at the edge, so that the shade on screen is the shade in the jar.
 //!
 //! ```
-//! use studio_edge_color::assets::{Assets, Uploads};
+//! use studio_edge_color::assets::{Assets, Sources, Uploads};
 //! use studio_edge_color::imaging::{Format, Limits, encode, image::{Rgba, RgbaImage}};
 //! use studio_edge_color::{ops::ColorOps, pipeline};
 //!
 //! // A grey card under a warm light, corrected by white balance.
 //! let photo = encode(&RgbaImage::from_pixel(8, 8, Rgba([200, 160, 120, 255])), Format::Png, 90).unwrap();
 //! let ops = ColorOps::parse("wb=grayworld&format=png").unwrap();
-//! let assets = Assets::resolve(&ops, Uploads::default(), None).unwrap();
+//! let assets = Assets::resolve(&ops, Uploads::default(), Sources::default()).unwrap();
 //! let out = pipeline::correct(&photo, &ops, &assets, &Limits::default()).unwrap();
 //! let pixels = studio_edge_color::imaging::decode(&out.bytes, &Limits::default()).unwrap().image;
 //! let Rgba([r, g, b, _]) = *pixels.get_pixel(0, 0);
@@ -33,7 +33,7 @@
 //! | `wb` | `auto` (grey-pixel search), `grayworld`, `whitepatch[:Q]` (Q 0.5..=1, default 0.99), `sog[:P]` (Minkowski P 1..=16, default 6), `gains:R,G,B` (0.1..=10 each), `temp:K[,T]` / `temp:K,tint:T` (kelvin 1667..=25000, tint -100..=100) |
 //! | `ev` | stops -5..=5 (`+0.5`), `auto` (highlight-protected), `skin` (skin-aware) |
 //! | `lut` | LUT name; `interp=tetrahedral` (default) or `trilinear` |
-//! | `format` | `jpeg`, `png`, `webp` (default: the input's) ; `q` 1..=100 (default 90) |
+//! | `format` | `jpeg`, `png`, `webp`, `pam` (uncompressed, for passing frames on) (default: the input's) ; `q` 1..=100 (default 90) |
 //!
 //! Example: `wb=temp:5200,tint:+5&ev=skin&lut=warm&interp=trilinear&format=jpeg&q=90`.
 //! Unknown keys, repeated keys and out-of-range values are a 400 naming
@@ -47,8 +47,14 @@
 //!   JSON with white-balance gain estimates, exposure statistics, skin
 //!   coverage and, for a chart, per-patch CIEDE2000 before and after a
 //!   profile ([`analyze`]).
-//! - `POST /v1/color/profiles?name=N&grid=X0,Y0,X1,Y1[&kind=]`: fits a
-//!   camera profile from a ColorChecker capture; 201 with the profile JSON.
+//! - `POST /v1/color/profiles?name=N&grid=X0,Y0,X1,Y1[&kind=][&replace=true]`:
+//!   fits a camera profile from a ColorChecker capture and stores it (201,
+//!   `Location`; 409 `profile-exists` for a taken name without `replace`)
+//!   when the runtime grants a state directory (`STUDIO_EDGE_STATE_DIR`),
+//!   else returns it (200) ([`assets::ProfileStore`]).
+//! - `GET /v1/color/profiles`: the stored and the asset directory's names;
+//!   `GET /v1/color/profiles/<name>`: one profile's JSON;
+//!   `DELETE /v1/color/profiles/<name>`: removes a stored one (204).
 //!
 //! The body is the image, or `application/json` `{"image": base64, "lut":
 //! ".cube text", "profile": {...}}` to upload a LUT and a profile with it.
@@ -56,8 +62,9 @@
 //! # LUTs and profiles
 //!
 //! Uploaded with the request (always works, under every runtime), passed as
-//! arguments of the typed export, or named and read from `COLOR_ASSETS_DIR`
-//! when the runtime grants the component a directory ([`assets`]).
+//! arguments of the typed export, or named and read from the profile store
+//! and `COLOR_ASSETS_DIR` when the runtime grants the component directories
+//! ([`assets`]).
 //!
 //! # Skin tones
 //!

@@ -158,46 +158,77 @@ impl Lut3d {
         self.table[(b * self.size + g) * self.size + r]
     }
 
+    /// The lattice cell (its lower index) and the position inside it of
+    /// `value` on channel `c`'s axis.
+    #[inline]
+    fn locate(&self, c: usize, value: f32) -> (usize, f32) {
+        let last = (self.size - 1) as f32;
+        let span = self.domain_max[c] - self.domain_min[c];
+        let x = ((value - self.domain_min[c]) / span).clamp(0.0, 1.0) * last;
+        // NaN clamps to NaN; treat it as the domain minimum.
+        let x = if x.is_nan() { 0.0 } else { x };
+        let i = (x as usize).min(self.size - 2);
+        (i, x - i as f32)
+    }
+
     /// Maps one RGB triple (in the LUT's domain) through the table.
     #[inline]
     pub fn apply(&self, rgb: [f32; 3], interpolation: Interpolation) -> [f32; 3] {
-        let last = (self.size - 1) as f32;
-        let mut base = [0usize; 3];
-        let mut frac = [0f32; 3];
-        for c in 0..3 {
-            let span = self.domain_max[c] - self.domain_min[c];
-            let x = ((rgb[c] - self.domain_min[c]) / span).clamp(0.0, 1.0) * last;
-            // NaN clamps to NaN; treat it as the domain minimum.
-            let x = if x.is_nan() { 0.0 } else { x };
-            let i = (x as usize).min(self.size - 2);
-            base[c] = i;
-            frac[c] = x - i as f32;
-        }
+        let [(r, fr), (g, fg), (b, fb)] = [0, 1, 2].map(|c| self.locate(c, rgb[c]));
         match interpolation {
-            Interpolation::Tetrahedral => self.tetrahedral(base, frac),
-            Interpolation::Trilinear => self.trilinear(base, frac),
+            Interpolation::Tetrahedral => self.tetrahedral([r, g, b], [fr, fg, fb]),
+            Interpolation::Trilinear => self.trilinear([r, g, b], [fr, fg, fb]),
+        }
+    }
+
+    /// The LUT for inputs that take at most 256 values per channel: each
+    /// channel's values are located on their axis once, so each pixel costs
+    /// only the interpolation. `values[c][code]` is the value channel `c`
+    /// has for 8-bit code `code`; [`CodeLut::apply`] gives what
+    /// [`Lut3d::apply`] gives for those values, exactly.
+    pub fn for_codes(&self, values: &[[f32; 256]; 3], interpolation: Interpolation) -> CodeLut<'_> {
+        let n = self.size;
+        let strides = [1, n, n * n];
+        CodeLut {
+            lut: self,
+            axes: std::array::from_fn(|c| {
+                std::array::from_fn(|code| {
+                    let (i, frac) = self.locate(c, values[c][code]);
+                    (i * strides[c], frac)
+                })
+            }),
+            interpolation,
         }
     }
 
     fn tetrahedral(&self, [r, g, b]: [usize; 3], [fr, fg, fb]: [f32; 3]) -> [f32; 3] {
-        let c000 = self.at(r, g, b);
-        let c111 = self.at(r + 1, g + 1, b + 1);
+        let n = self.size;
+        self.tetrahedral_at((b * n + g) * n + r, [fr, fg, fb])
+    }
+
+    /// Tetrahedral interpolation in the cell whose lower corner is entry
+    /// `base` of the table.
+    #[inline]
+    fn tetrahedral_at(&self, base: usize, [fr, fg, fb]: [f32; 3]) -> [f32; 3] {
+        let (sr, sg, sb) = (1, self.size, self.size * self.size);
+        let t = &self.table[base..=base + sr + sg + sb];
+        let (c000, c111) = (t[0], t[sr + sg + sb]);
         // Walk from the origin corner to the far corner along the channel
         // with the largest fraction first: that picks the tetrahedron.
         let (w, corner1, corner2) = if fr >= fg {
             if fg >= fb {
-                ([fr, fg, fb], self.at(r + 1, g, b), self.at(r + 1, g + 1, b))
+                ([fr, fg, fb], t[sr], t[sr + sg])
             } else if fr >= fb {
-                ([fr, fb, fg], self.at(r + 1, g, b), self.at(r + 1, g, b + 1))
+                ([fr, fb, fg], t[sr], t[sr + sb])
             } else {
-                ([fb, fr, fg], self.at(r, g, b + 1), self.at(r + 1, g, b + 1))
+                ([fb, fr, fg], t[sb], t[sr + sb])
             }
         } else if fb >= fg {
-            ([fb, fg, fr], self.at(r, g, b + 1), self.at(r, g + 1, b + 1))
+            ([fb, fg, fr], t[sb], t[sg + sb])
         } else if fb >= fr {
-            ([fg, fb, fr], self.at(r, g + 1, b), self.at(r, g + 1, b + 1))
+            ([fg, fb, fr], t[sg], t[sg + sb])
         } else {
-            ([fg, fr, fb], self.at(r, g + 1, b), self.at(r + 1, g + 1, b))
+            ([fg, fr, fb], t[sg], t[sr + sg])
         };
         let [w1, w2, w3] = w;
         std::array::from_fn(|c| {
@@ -214,6 +245,33 @@ impl Lut3d {
         let c01 = lerp(self.at(r, g, b + 1), self.at(r + 1, g, b + 1), fr);
         let c11 = lerp(self.at(r, g + 1, b + 1), self.at(r + 1, g + 1, b + 1), fr);
         lerp(lerp(c00, c10, fg), lerp(c01, c11, fg), fb)
+    }
+}
+
+/// A [`Lut3d`] prepared for 8-bit-coded inputs ([`Lut3d::for_codes`]).
+pub struct CodeLut<'a> {
+    lut: &'a Lut3d,
+    /// Per channel and code: the cell's offset in the table along that
+    /// channel, and the position inside the cell.
+    axes: [[(usize, f32); 256]; 3],
+    interpolation: Interpolation,
+}
+
+impl CodeLut<'_> {
+    /// Maps one pixel's codes through the LUT.
+    #[inline]
+    pub fn apply(&self, [r, g, b]: [u8; 3]) -> [f32; 3] {
+        let (or, fr) = self.axes[0][r as usize];
+        let (og, fg) = self.axes[1][g as usize];
+        let (ob, fb) = self.axes[2][b as usize];
+        match self.interpolation {
+            Interpolation::Tetrahedral => self.lut.tetrahedral_at(or + og + ob, [fr, fg, fb]),
+            Interpolation::Trilinear => {
+                let n = self.lut.size;
+                let index = [or, og / n, ob / (n * n)];
+                self.lut.trilinear(index, [fr, fg, fb])
+            }
+        }
     }
 }
 
@@ -278,6 +336,38 @@ mod tests {
         assert_eq!(checked.len(), 4, "both LUTs under both interpolations");
         assert!(checked.values().all(|&n| n > 100));
         assert!(worst < 1e-4);
+    }
+
+    #[test]
+    fn the_code_lut_is_the_lut_on_each_code() {
+        let text = std::fs::read_to_string(fixtures().join("luts/mix-33.cube")).unwrap();
+        let lut = Lut3d::parse_cube(&text).unwrap();
+        // Uneven, out-of-domain and NaN values on the axes.
+        let values: [[f32; 256]; 3] = std::array::from_fn(|c| {
+            std::array::from_fn(|code| match code {
+                0 => f32::NAN,
+                255 => 1.5,
+                _ => (code as f32 / 255.0).powf(0.8 + 0.2 * c as f32) - 0.01,
+            })
+        });
+        for interpolation in [Interpolation::Tetrahedral, Interpolation::Trilinear] {
+            let fast = lut.for_codes(&values, interpolation);
+            for r in (0..=255u8).step_by(5) {
+                for g in (0..=255u8).step_by(3) {
+                    for b in [0u8, 1, 77, 128, 254, 255] {
+                        let want = lut.apply(
+                            [
+                                values[0][r as usize],
+                                values[1][g as usize],
+                                values[2][b as usize],
+                            ],
+                            interpolation,
+                        );
+                        assert_eq!(fast.apply([r, g, b]), want, "{r} {g} {b} {interpolation:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

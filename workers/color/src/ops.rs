@@ -168,8 +168,9 @@ pub fn parse_format(value: &str) -> Result<Format, ColorError> {
         "jpeg" | "jpg" => Ok(Format::Jpeg),
         "png" => Ok(Format::Png),
         "webp" => Ok(Format::Webp),
+        "pam" => Ok(Format::Pam),
         other => Err(ColorError::bad_option(format!(
-            "format: {other:?} is not jpeg, png or webp"
+            "format: {other:?} is not jpeg, png, webp or pam"
         ))),
     }
 }

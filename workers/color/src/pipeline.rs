@@ -12,6 +12,7 @@
 //! Steps 2 to 5 run only when asked for; everything between decode and
 //! encode is `f32` linear light.
 
+use studio_edge_imaging::image::RgbaImage;
 use studio_edge_imaging::{Format, Limits, decode, encode, icc};
 
 use crate::assets::Assets;
@@ -62,6 +63,19 @@ pub struct Source {
 
 /// Step 1: decode and colour-manage.
 pub fn colour_manage(bytes: &[u8], limits: &Limits) -> Result<Source, ColorError> {
+    let (image, format, colour_management) = decode_srgb(bytes, limits)?;
+    Ok(Source {
+        image: LinearImage::from_rgba8(&image),
+        format,
+        colour_management,
+    })
+}
+
+/// Decodes and converts to 8-bit sRGB.
+fn decode_srgb(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(RgbaImage, Format, ColourManagement), ColorError> {
     let mut decoded = decode(bytes, limits)?;
     let colour_management = match &decoded.icc_profile {
         None => ColourManagement::Untagged,
@@ -71,11 +85,7 @@ pub fn colour_manage(bytes: &[u8], limits: &Limits) -> Result<Source, ColorError
             Err(_) => ColourManagement::Ignored,
         },
     };
-    Ok(Source {
-        image: LinearImage::from_rgba8(&decoded.image),
-        format: decoded.format,
-        colour_management,
-    })
+    Ok((decoded.image, decoded.format, colour_management))
 }
 
 /// Step 2: the camera profile.
@@ -125,27 +135,99 @@ pub fn apply(
 /// written, else PNG.
 pub fn output_format(ops: &ColorOps, input: Format) -> Format {
     ops.format.unwrap_or(match input {
-        Format::Jpeg | Format::Png | Format::Webp => input,
+        Format::Jpeg | Format::Png | Format::Webp | Format::Pam => input,
         Format::Gif | Format::Avif => Format::Png,
     })
 }
 
 /// The whole pipeline: bytes in, corrected bytes out.
+///
+/// Without a camera profile every step before the LUT is a gain per
+/// channel, so the image need not be carried in linear light: the automatic
+/// steps decide on (a sample of) the linear image, then each 8-bit code of
+/// each channel is mapped once, through the sRGB transfer functions and the
+/// gains, into a 256-entry table, and the pixels go through the tables (and
+/// the LUT) straight to 8-bit. With a profile (a 3x3 or polynomial mix of
+/// channels in linear light) the whole image goes through [`apply`].
 pub fn correct(
     bytes: &[u8],
     ops: &ColorOps,
     assets: &Assets,
     limits: &Limits,
 ) -> Result<Corrected, ColorError> {
-    let mut source = colour_manage(bytes, limits)?;
-    let applied = apply(&mut source.image, ops, assets)?;
-    let format = output_format(ops, source.format);
-    let bytes = encode(&source.image.to_rgba8(), format, ops.quality)?;
+    let (mut image, input_format, _) = decode_srgb(bytes, limits)?;
+    let applied = match &assets.profile {
+        Some(_) => {
+            let mut linear = LinearImage::from_rgba8(&image);
+            let applied = apply(&mut linear, ops, assets)?;
+            image = linear.to_rgba8();
+            applied
+        }
+        None => {
+            let mut sample = LinearImage::sample_rgba8(&image, DECISION_PIXELS);
+            let decisions = Assets {
+                lut: None,
+                profile: None,
+            };
+            let applied = apply(&mut sample, ops, &decisions)?;
+            map_codes(&mut image, &applied, assets.lut.as_ref(), ops.interpolation);
+            applied
+        }
+    };
+    let format = output_format(ops, input_format);
+    let bytes = encode(&image, format, ops.quality)?;
     Ok(Corrected {
         bytes,
         format,
         applied,
     })
+}
+
+/// The automatic steps decide on at most this many pixels (an even sample
+/// of larger images): a 99th percentile or a mean over 32,768 pixels spread
+/// over the whole frame is the frame's.
+const DECISION_PIXELS: usize = 1 << 15;
+
+/// Maps each pixel's 8-bit sRGB codes through the gains `applied` decided
+/// (in linear light, in the order [`apply`] multiplies them) and `lut`,
+/// back to 8-bit sRGB.
+fn map_codes(
+    image: &mut RgbaImage,
+    applied: &Applied,
+    lut: Option<&Lut3d>,
+    interpolation: Interpolation,
+) {
+    let gains = applied.gains.unwrap_or([1.0; 3]);
+    let ev = applied.exposure.map(|e| e.ev.exp2());
+    let linear = |c: usize, code: usize| {
+        let value = transfer::decode_table()[code] * gains[c];
+        ev.map_or(value, |gain| value * gain)
+    };
+    match lut {
+        None => {
+            let tables: [[u8; 256]; 3] = std::array::from_fn(|c| {
+                std::array::from_fn(|code| transfer::encode_u8(linear(c, code)))
+            });
+            for p in image.chunks_exact_mut(4) {
+                for c in 0..3 {
+                    p[c] = tables[c][p[c] as usize];
+                }
+            }
+        }
+        Some(lut) => {
+            let to_encoded = transfer::encoder();
+            let encoded: [[f32; 256]; 3] =
+                std::array::from_fn(|c| std::array::from_fn(|code| to_encoded(linear(c, code))));
+            let lut = lut.for_codes(&encoded, interpolation);
+            for p in image.chunks_exact_mut(4) {
+                let out = lut.apply([p[0], p[1], p[2]]);
+                for c in 0..3 {
+                    // Clamped first: NaN-free, and `as u8` saturates anyway.
+                    p[c] = (out[c].clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

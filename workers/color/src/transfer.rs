@@ -60,10 +60,17 @@ fn tables() -> &'static Tables {
                 nearest
             };
         }
+        // One sweep: the code for a cell is the number of thresholds at or
+        // below its value, and both only grow. (A fresh component instance
+        // builds this on every call, so it must be cheap.)
+        let mut code = 0;
         let index = (0..INDEX_CELLS)
             .map(|cell| {
                 let linear = cell as f32 / (INDEX_CELLS - 1) as f32;
-                thresholds.partition_point(|&t| t <= linear) as u8
+                while code < thresholds.len() && thresholds[code] <= linear {
+                    code += 1;
+                }
+                code as u8
             })
             .collect();
         Tables {

@@ -46,6 +46,13 @@ pub struct Probe {
 
 /// Reads the header of `bytes`, checking `limits` on the way.
 pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, ImagingError> {
+    if let Some(pam) = read_pam(bytes, limits)? {
+        return Ok(Probe {
+            format: Format::Pam,
+            width: pam.width,
+            height: pam.height,
+        });
+    }
     let header = Header::read(bytes, limits)?;
     let (width, height) = header.oriented_size();
     Ok(Probe {
@@ -71,6 +78,15 @@ pub fn decode_at_least(
     limits: &Limits,
     min_size: (u32, u32),
 ) -> Result<Decoded, ImagingError> {
+    if let Some(pam) = read_pam(bytes, limits)? {
+        return Ok(Decoded {
+            image: crate::pam::pixels(bytes, &pam),
+            has_alpha: pam.depth == 4,
+            icc_profile: None,
+            format: Format::Pam,
+            full_size: (pam.width, pam.height),
+        });
+    }
     let header = Header::read(bytes, limits)?;
     let full_size = header.oriented_size();
     let reduction = header.jpeg_reduction(min_size);
@@ -93,6 +109,22 @@ pub fn decode_at_least(
     })
 }
 
+/// The header of a PAM source (which the image crate is not asked to
+/// read), checked against the limits; `None` for other formats.
+fn read_pam(bytes: &[u8], limits: &Limits) -> Result<Option<crate::pam::Header>, ImagingError> {
+    if sniff(bytes) != Some(Format::Pam) {
+        return Ok(None);
+    }
+    check_limit("size in bytes", bytes.len() as u64, limits.max_bytes)?;
+    let header = crate::pam::header(bytes)?;
+    check_limit(
+        "size in pixels",
+        u64::from(header.width) * u64::from(header.height),
+        limits.max_pixels,
+    )?;
+    Ok(Some(header))
+}
+
 /// An opened decoder whose header has passed the limits.
 struct Header<'a> {
     format: Format,
@@ -106,7 +138,7 @@ impl<'a> Header<'a> {
     fn read(bytes: &'a [u8], limits: &Limits) -> Result<Self, ImagingError> {
         check_limit("size in bytes", bytes.len() as u64, limits.max_bytes)?;
         let format = sniff(bytes).ok_or_else(|| {
-            ImagingError::Unsupported("not JPEG, PNG, WebP, GIF or AVIF".to_owned())
+            ImagingError::Unsupported("not JPEG, PNG, WebP, GIF, AVIF or PAM".to_owned())
         })?;
         let image_format = match format {
             Format::Jpeg => ImageFormat::Jpeg,
@@ -118,6 +150,7 @@ impl<'a> Header<'a> {
                     "AVIF sources cannot be decoded (AVIF is an output format only)".to_owned(),
                 ));
             }
+            Format::Pam => unreachable!("PAM is read before the image crate is asked"),
         };
         let mut decoder: Box<dyn ImageDecoder + 'a> = Box::new(
             ImageReader::with_format(Cursor::new(bytes), image_format)
@@ -446,6 +479,16 @@ mod tests {
 
         let webp = decode(&encode(&source, Format::Webp, 80).unwrap(), &limits).unwrap();
         assert_eq!(webp.format, Format::Webp);
+        let pam = decode(&encode(&source, Format::Pam, 0).unwrap(), &limits).unwrap();
+        assert_eq!((pam.format, &pam.image), (Format::Pam, &source));
+        let small = Limits {
+            max_pixels: 10,
+            ..limits
+        };
+        assert!(matches!(
+            probe(&encode(&source, Format::Pam, 0).unwrap(), &small),
+            Err(ImagingError::TooLarge { .. })
+        ));
         assert_eq!(webp.image, source, "WebP output is lossless");
     }
 }

@@ -16,8 +16,10 @@ use crate::{Format, ImagingError};
 /// lossless: the `image` crate's WebP encoder has no lossy mode. AVIF needs
 /// the `avif` feature.
 pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    if format == Format::Jpeg {
-        return encode_jpeg(image, quality, false);
+    match format {
+        Format::Jpeg => return encode_jpeg(image, quality, false),
+        Format::Pam => return Ok(crate::pam::encode(image)),
+        _ => {}
     }
     let (width, height) = image.dimensions();
     let opaque = image.pixels().all(|p| p.0[3] == 255);
@@ -57,7 +59,7 @@ pub fn encode(image: &RgbaImage, format: Format, quality: u8) -> Result<Vec<u8>,
                 "this build has no AVIF encoder (feature `avif`)".to_owned(),
             ));
         }
-        Format::Jpeg | Format::Gif => {
+        Format::Jpeg | Format::Gif | Format::Pam => {
             return Err(ImagingError::Encode(format!(
                 "{format} output is not supported"
             )));

@@ -8,6 +8,9 @@ pub enum Format {
     Webp,
     Gif,
     Avif,
+    /// Uncompressed 8-bit RGB(A) (Netpbm PAM): how the capture pipeline
+    /// passes frames between stages ([`crate::pam`]).
+    Pam,
 }
 
 impl Format {
@@ -19,6 +22,7 @@ impl Format {
             Self::Webp => "image/webp",
             Self::Gif => "image/gif",
             Self::Avif => "image/avif",
+            Self::Pam => crate::pam::MIME,
         }
     }
 
@@ -30,6 +34,7 @@ impl Format {
             Self::Webp => "webp",
             Self::Gif => "gif",
             Self::Avif => "avif",
+            Self::Pam => "pam",
         }
     }
 
@@ -57,6 +62,8 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
         Some(Format::Webp)
     } else if is_avif(bytes) {
         Some(Format::Avif)
+    } else if bytes.starts_with(crate::pam::MAGIC) {
+        Some(Format::Pam)
     } else {
         None
     }
@@ -86,6 +93,7 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(Format::Png));
         assert_eq!(sniff(b"GIF89a......"), Some(Format::Gif));
         assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(Format::Webp));
+        assert_eq!(sniff(b"P7\nWIDTH 1\n"), Some(Format::Pam));
         assert_eq!(
             sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
             Some(Format::Avif)

@@ -27,6 +27,7 @@ mod encode;
 mod error;
 mod format;
 pub mod icc;
+pub mod pam;
 pub mod quality;
 mod resize;
 pub mod testing;

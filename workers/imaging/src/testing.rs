@@ -1,6 +1,7 @@
 //! Inputs for tests and benchmarks, generated from any image so that no
 //! binary variants need to be committed: EXIF-rotated and progressive JPEGs,
-//! GIF, and a header that declares more pixels than it holds.
+//! GIF, and a header that declares more pixels than it holds; and the
+//! timing helper of the workers' `examples/` that show where time goes.
 
 use image::codecs::gif::GifEncoder;
 use image::{Frame, RgbaImage};
@@ -83,4 +84,18 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// The median wall-clock time of `runs` calls of `f` (its result kept
+/// from the optimiser).
+pub fn median_time<T>(runs: usize, mut f: impl FnMut() -> T) -> std::time::Duration {
+    let mut times: Vec<std::time::Duration> = (0..runs.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            std::hint::black_box(f());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
 }

@@ -94,13 +94,15 @@ pub fn decode_pixels(image: &[u8], limits: &Limits) -> Result<RgbaImage, Imaging
                 "AVIF sources cannot be decoded".to_owned(),
             ));
         }
+        // Uncompressed pixels (a host passing frames on): nothing to match.
+        Format::Pam => return Ok(studio_edge_imaging::decode(image, limits)?.image),
     };
     studio_edge_imaging::image::load_from_memory_with_format(image, format)
         .map(|decoded| decoded.into_rgba8())
         .map_err(|e| ImagingError::Corrupt(e.to_string()))
 }
 
-/// Decodes `image` (JPEG, PNG, WebP or GIF within `limits`) and moderates
+/// Decodes `image` (JPEG, PNG, WebP, GIF or PAM within `limits`) and moderates
 /// it; see [`moderate_rgba`].
 pub fn moderate(
     image: &[u8],

@@ -103,6 +103,7 @@ fn format_to_wit(format: Format) -> ImageFormat {
         Format::Webp => ImageFormat::Webp,
         Format::Gif => ImageFormat::Gif,
         Format::Avif => ImageFormat::Avif,
+        Format::Pam => ImageFormat::Pam,
     }
 }
 
@@ -209,7 +210,9 @@ fn from_wit(spec: api::ThumbnailSpec) -> Result<crate::ThumbnailSpec, ThumbnailE
                 ImageFormat::Png => EncodeFormat::Png,
                 ImageFormat::Webp => EncodeFormat::Webp,
                 ImageFormat::Avif => EncodeFormat::Avif,
-                ImageFormat::Gif => return Err(bad("format", "gif is not an output format")),
+                ImageFormat::Gif | ImageFormat::Pam => {
+                    return Err(bad("format", "gif and pam are not thumbnail formats"));
+                }
             }),
             api::OutputFormat::Auto(accept) => OutputFormat::Auto { accept },
         },
