@@ -12,7 +12,9 @@
 //!    frame, decoding it once. Without a thumbnail stage the corrected frame
 //!    itself is the one rendition, `source`.
 //! 3. **moderation**: hints for the corrected frame, with the previous
-//!    frame's PDQ hash (freeze detection) and the stream's blocklist.
+//!    frame's PDQ hash (freeze detection) and the stream's blocklist. It
+//!    runs on its own thread while the thumbnails are made (neither reads
+//!    the other's result).
 //! 4. **publish** or **hold**: a frame whose suggested action is `hold` (or
 //!    whose moderation failed for a reason other than the frame itself: the
 //!    pipeline fails closed) is recorded for the operator and never
@@ -114,17 +116,43 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
         },
     };
 
+    // Thumbnails and moderation both read the corrected frame and nothing
+    // of each other: moderation runs on a second thread meanwhile, so a
+    // frame takes the longer of the two rather than their sum when a core
+    // is free.
+    let previous = stream.previous_hash();
+    let (thumbnailed, moderation) = std::thread::scope(|scope| {
+        let moderating = stages.moderation.as_ref().map(|moderation| {
+            scope.spawn(|| {
+                let started = Instant::now();
+                let verdict = moderation.moderate(
+                    &source.bytes,
+                    previous.as_deref(),
+                    &job.settings.blocklist,
+                );
+                (verdict, millis(started))
+            })
+        });
+        let thumbnailed = stages.thumbnails.as_ref().map(|thumbnails| {
+            let started = Instant::now();
+            let results = thumbnails.render(&source.bytes, &variants);
+            (results, millis(started))
+        });
+        let moderated = moderating.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (thumbnailed, moderated)
+    });
+
     let mut renditions = Vec::new();
     let mut failed = Vec::new();
     let mut first_error = None;
-    match &stages.thumbnails {
-        Some(thumbnails) => {
-            let started = Instant::now();
-            let results = thumbnails.render(&source.bytes, &variants);
-            latency.thumbnails = Some(millis(started));
-            metrics
-                .stage("thumbnails")
-                .observe(millis(started) / 1000.0);
+    match thumbnailed {
+        Some((results, ms)) => {
+            latency.thumbnails = Some(ms);
+            metrics.stage("thumbnails").observe(ms / 1000.0);
             ran.push("thumbnails".to_owned());
             for (variant, result) in variants.iter().zip(results) {
                 match result {
@@ -154,15 +182,9 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
         )),
     }
 
-    let moderation = stages.moderation.as_ref().map(|moderation| {
-        let started = Instant::now();
-        let previous = stream.previous_hash();
-        let verdict =
-            moderation.moderate(&source.bytes, previous.as_deref(), &job.settings.blocklist);
-        latency.moderation = Some(millis(started));
-        metrics
-            .stage("moderation")
-            .observe(millis(started) / 1000.0);
+    let moderation = moderation.map(|(verdict, ms)| {
+        latency.moderation = Some(ms);
+        metrics.stage("moderation").observe(ms / 1000.0);
         ran.push("moderation".to_owned());
         verdict
     });

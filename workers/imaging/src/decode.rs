@@ -255,14 +255,16 @@ fn decode_jpeg_scaled(
     let (out_w, out_h) = decoder.scale(requested(w), requested(h)).map_err(corrupt)?;
     let pixels = decoder.decode().map_err(corrupt)?;
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
-    let rgba: Vec<u8> = if components == Some(jpeg_decoder::PixelFormat::L8) {
-        pixels.iter().flat_map(|&l| [l, l, l, 255]).collect()
+    let mut rgba = Vec::with_capacity(out_w as usize * out_h as usize * 4);
+    if components == Some(jpeg_decoder::PixelFormat::L8) {
+        for &l in &pixels {
+            rgba.extend_from_slice(&[l, l, l, 255]);
+        }
     } else {
-        pixels
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect()
-    };
+        for p in pixels.chunks_exact(3) {
+            rgba.extend_from_slice(&[p[0], p[1], p[2], 255]);
+        }
+    }
     let image = RgbaImage::from_raw(out_w, out_h, rgba).ok_or_else(|| {
         ImagingError::Corrupt("JPEG decoded to fewer pixels than its header says".to_owned())
     })?;

@@ -95,21 +95,23 @@ pub(crate) fn encode_jpeg(
 }
 
 fn drop_alpha(image: &RgbaImage) -> Vec<u8> {
-    image
-        .as_raw()
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect()
+    let mut rgb = Vec::with_capacity(image.len() / 4 * 3);
+    for p in image.as_raw().chunks_exact(4) {
+        rgb.extend_from_slice(&p[..3]);
+    }
+    rgb
 }
 
 fn flatten_on_white(image: &RgbaImage) -> Vec<u8> {
-    image
-        .as_raw()
-        .chunks_exact(4)
-        .flat_map(|p| {
-            let a = u16::from(p[3]);
+    let mut rgb = Vec::with_capacity(image.len() / 4 * 3);
+    for p in image.as_raw().chunks_exact(4) {
+        let a = u16::from(p[3]);
+        if a == 255 {
+            rgb.extend_from_slice(&p[..3]);
+        } else {
             let over = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
-            [over(p[0]), over(p[1]), over(p[2])]
-        })
-        .collect()
+            rgb.extend_from_slice(&[over(p[0]), over(p[1]), over(p[2])]);
+        }
+    }
+    rgb
 }
