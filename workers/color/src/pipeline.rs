@@ -184,9 +184,9 @@ pub fn correct(
 }
 
 /// The automatic steps decide on at most this many pixels (an even sample
-/// of larger images): a 99th percentile or a mean over 32,768 pixels spread
+/// of larger images): a 99th percentile or a mean over 16,384 pixels spread
 /// over the whole frame is the frame's.
-const DECISION_PIXELS: usize = 1 << 15;
+const DECISION_PIXELS: usize = 1 << 14;
 
 /// Maps each pixel's 8-bit sRGB codes through the gains `applied` decided
 /// (in linear light, in the order [`apply`] multiplies them) and `lut`,

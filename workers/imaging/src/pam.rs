@@ -115,24 +115,18 @@ pub(crate) fn pixels(bytes: &[u8], header: &Header) -> RgbaImage {
     RgbaImage::from_raw(header.width, header.height, rgba).expect("length checked in the header")
 }
 
-/// `image` as PAM: `RGB` when every pixel is opaque, else `RGB_ALPHA`.
+/// `image` as PAM, `RGB_ALPHA`: the RGBA buffer as it is, so writing and
+/// reading it back are plain copies (a third more bytes than `RGB` costs
+/// less than a pass over every pixel).
 pub(crate) fn encode(image: &RgbaImage) -> Vec<u8> {
-    let opaque = image.pixels().all(|p| p.0[3] == 255);
-    let (depth, tuple) = if opaque { (3, "RGB") } else { (4, "RGB_ALPHA") };
     let header = format!(
-        "P7\nWIDTH {}\nHEIGHT {}\nDEPTH {depth}\nMAXVAL 255\nTUPLTYPE {tuple}\nENDHDR\n",
+        "P7\nWIDTH {}\nHEIGHT {}\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n",
         image.width(),
         image.height()
     );
-    let mut out = Vec::with_capacity(header.len() + image.len() / 4 * depth);
+    let mut out = Vec::with_capacity(header.len() + image.len());
     out.extend_from_slice(header.as_bytes());
-    if opaque {
-        for p in image.as_raw().chunks_exact(4) {
-            out.extend_from_slice(&p[..3]);
-        }
-    } else {
-        out.extend_from_slice(image.as_raw());
-    }
+    out.extend_from_slice(image.as_raw());
     out
 }
 
@@ -142,18 +136,20 @@ mod tests {
     use image::Rgba;
 
     #[test]
-    fn round_trips_opaque_and_translucent_images() {
+    fn round_trips_rgba_and_reads_rgb() {
         let mut image = RgbaImage::from_fn(5, 3, |x, y| Rgba([x as u8 * 40, y as u8 * 80, 7, 255]));
-        let opaque = encode(&image);
-        assert!(opaque.starts_with(b"P7\nWIDTH 5\nHEIGHT 3\nDEPTH 3\n"));
-        let h = header(&opaque).unwrap();
-        assert_eq!((h.width, h.height, h.depth), (5, 3, 3));
-        assert_eq!(pixels(&opaque, &h), image);
         image.put_pixel(2, 1, Rgba([1, 2, 3, 4]));
-        let translucent = encode(&image);
-        let h = header(&translucent).unwrap();
-        assert_eq!(h.depth, 4);
-        assert_eq!(pixels(&translucent, &h), image);
+        let pam = encode(&image);
+        assert!(pam.starts_with(b"P7\nWIDTH 5\nHEIGHT 3\nDEPTH 4\n"));
+        let h = header(&pam).unwrap();
+        assert_eq!((h.width, h.height, h.depth), (5, 3, 4));
+        assert_eq!(pixels(&pam, &h), image);
+        // Three-channel files (other writers') are read as opaque.
+        let mut rgb =
+            b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n".to_vec();
+        rgb.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
+        let h = header(&rgb).unwrap();
+        assert_eq!(pixels(&rgb, &h).as_raw(), &[1, 2, 3, 255, 4, 5, 6, 255]);
     }
 
     #[test]
@@ -161,20 +157,25 @@ mod tests {
         let good = encode(&RgbaImage::from_pixel(2, 2, Rgba([9, 9, 9, 255])));
         let truncated = &good[..good.len() - 1];
         assert!(
-            matches!(header(truncated), Err(ImagingError::Corrupt(m)) if m.contains("expected 12"))
+            matches!(header(truncated), Err(ImagingError::Corrupt(m)) if m.contains("expected 16"))
         );
-        let text = String::from_utf8_lossy(&good[..good.len() - 12]).into_owned();
-        for (from, to) in [("MAXVAL 255", "MAXVAL 65535"), ("DEPTH 3", "DEPTH 1")] {
+        let (text, data) = good.split_at(good.len() - 16);
+        let text = String::from_utf8_lossy(text).into_owned();
+        let with = |from: &str, to: &str| {
             let mut bad = text.replace(from, to).into_bytes();
-            bad.extend_from_slice(&good[good.len() - 12..]);
+            bad.extend_from_slice(data);
+            bad
+        };
+        for (from, to) in [("MAXVAL 255", "MAXVAL 65535"), ("DEPTH 4", "DEPTH 1")] {
             assert!(
-                matches!(header(&bad), Err(ImagingError::Unsupported(_))),
+                matches!(header(&with(from, to)), Err(ImagingError::Unsupported(_))),
                 "{to}"
             );
         }
-        let mut bad = text.replace("WIDTH 2", "WIDTH two").into_bytes();
-        bad.extend_from_slice(&good[good.len() - 12..]);
-        assert!(matches!(header(&bad), Err(ImagingError::Corrupt(_))));
+        assert!(matches!(
+            header(&with("WIDTH 2", "WIDTH two")),
+            Err(ImagingError::Corrupt(_))
+        ));
         assert!(header(b"P7\nWIDTH 1\n").is_err());
     }
 }

@@ -236,7 +236,8 @@ pub fn skin_coverage(rgba: &[u8], width: usize, height: usize) -> f64 {
                 linear[usize::from(pixel[1])],
                 linear[usize::from(pixel[2])],
             ];
-            skin += usize::from(is_skin(lab_from_linear_srgb(rgb), &SKIN_RANGE));
+            skin +=
+                usize::from(may_be_skin(rgb) && is_skin(lab_from_linear_srgb(rgb), &SKIN_RANGE));
         }
     }
     if total == 0 {
@@ -268,12 +269,26 @@ fn srgb_to_linear_table() -> [f32; 256] {
     table
 }
 
-/// Linear sRGB to CIELAB under D65 (the sRGB white).
-fn lab_from_linear_srgb([r, g, b]: [f32; 3]) -> [f32; 3] {
+/// A necessary condition for [`SKIN_RANGE`], without cube roots: a* > 0
+/// needs X/Xn > Y/Yn and b* > 0 needs Y/Yn > Z/Zn (the CIELAB `f` is
+/// increasing), so a pixel failing it is not skin; most are rejected here.
+fn may_be_skin([r, g, b]: [f32; 3]) -> bool {
+    let (x, y, z) = xyz_over_white([r, g, b]);
+    x > y && y > z
+}
+
+/// CIE XYZ of a linear sRGB colour, each divided by the D65 white's.
+fn xyz_over_white([r, g, b]: [f32; 3]) -> (f32, f32, f32) {
     const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
     let x = 0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b;
     let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
     let z = 0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b;
+    (x / WHITE[0], y / WHITE[1], z / WHITE[2])
+}
+
+/// Linear sRGB to CIELAB under D65 (the sRGB white).
+fn lab_from_linear_srgb(rgb: [f32; 3]) -> [f32; 3] {
+    let (x, y, z) = xyz_over_white(rgb);
     let f = |t: f32| {
         const EPSILON: f32 = 216.0 / 24389.0;
         const KAPPA: f32 = 24389.0 / 27.0;
@@ -283,7 +298,7 @@ fn lab_from_linear_srgb([r, g, b]: [f32; 3]) -> [f32; 3] {
             (KAPPA * t + 16.0) / 116.0
         }
     };
-    let (fx, fy, fz) = (f(x / WHITE[0]), f(y / WHITE[1]), f(z / WHITE[2]));
+    let (fx, fy, fz) = (f(x), f(y), f(z));
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
@@ -294,7 +309,9 @@ fn lab_from_linear_srgb([r, g, b]: [f32; 3]) -> [f32; 3] {
 pub fn qr_payloads(luma: &[f32], width: usize, height: usize) -> Vec<String> {
     let plane: Vec<u8> = luma
         .iter()
-        .map(|&y| y.round().clamp(0.0, 255.0) as u8)
+        // Round half up by truncation (luma is never negative here): wasm
+        // has no instruction for `round`, and this runs per pixel.
+        .map(|&y| (y.clamp(0.0, 255.0) + 0.5) as u8)
         .collect();
     if !crate::finder::may_hold_qr(&plane, width, height) {
         return Vec::new();
