@@ -174,24 +174,17 @@ impl Sources<'_> {
         if let Some(json) = self.store.and_then(|store| store.read(name)) {
             return Ok((json, true));
         }
-        let Some(dir) = self.dir else {
-            return Err(ColorError::UnknownProfile {
-                name: name.to_owned(),
-                why: if self.store.is_some() {
-                    format!("not in the profile store, and {NO_DIRECTORY}")
-                } else {
-                    NO_DIRECTORY.to_owned()
-                },
-            });
+        let from_dir = match self.dir {
+            Some(dir) => dir.read("profiles", name, "json"),
+            None => Err(NO_DIRECTORY.to_owned()),
         };
-        dir.read("profiles", name, "json")
+        from_dir
             .map(|json| (json, false))
             .map_err(|why| ColorError::UnknownProfile {
                 name: name.to_owned(),
-                why: if self.store.is_some() {
-                    format!("not in the profile store, and {why}")
-                } else {
-                    why
+                why: match self.store {
+                    Some(_) => format!("not in the profile store, and {why}"),
+                    None => why,
                 },
             })
     }

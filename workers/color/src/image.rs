@@ -20,17 +20,7 @@ pub struct LinearImage {
 
 impl LinearImage {
     pub fn from_rgba8(image: &RgbaImage) -> Self {
-        let table = transfer::decode_table();
-        let mut pixels = Vec::with_capacity(image.len() / 4);
-        let mut alpha = Vec::with_capacity(image.len() / 4);
-        for p in image.as_raw().chunks_exact(4) {
-            pixels.push([
-                table[p[0] as usize],
-                table[p[1] as usize],
-                table[p[2] as usize],
-            ]);
-            alpha.push(p[3]);
-        }
+        let (pixels, alpha) = linearise(image.as_raw().chunks_exact(4));
         Self {
             width: image.width(),
             height: image.height(),
@@ -43,27 +33,11 @@ impl LinearImage {
     /// n-th pixel in reading order; all of them when it is small enough),
     /// as a one-row image: for statistics, not for output.
     pub fn sample_rgba8(image: &RgbaImage, max: usize) -> Self {
-        let count = image.len() / 4;
-        let stride = count.div_ceil(max.max(1)).max(1);
+        let stride = (image.len() / 4).div_ceil(max.max(1)).max(1);
         if stride == 1 {
             return Self::from_rgba8(image);
         }
-        let table = transfer::decode_table();
-        let (pixels, alpha): (Vec<[f32; 3]>, Vec<u8>) = image
-            .as_raw()
-            .chunks_exact(4)
-            .step_by(stride)
-            .map(|p| {
-                (
-                    [
-                        table[p[0] as usize],
-                        table[p[1] as usize],
-                        table[p[2] as usize],
-                    ],
-                    p[3],
-                )
-            })
-            .unzip();
+        let (pixels, alpha) = linearise(image.as_raw().chunks_exact(4).step_by(stride));
         Self {
             width: pixels.len() as u32,
             height: 1,
@@ -102,6 +76,22 @@ impl LinearImage {
             .filter(|(_, a)| **a > 0)
             .map(|(p, _)| p)
     }
+}
+
+/// 8-bit sRGB RGBA pixels to linear RGB and their alpha.
+fn linearise<'a>(rgba: impl ExactSizeIterator<Item = &'a [u8]>) -> (Vec<[f32; 3]>, Vec<u8>) {
+    let table = transfer::decode_table();
+    let mut pixels = Vec::with_capacity(rgba.len());
+    let mut alpha = Vec::with_capacity(rgba.len());
+    for p in rgba {
+        pixels.push([
+            table[p[0] as usize],
+            table[p[1] as usize],
+            table[p[2] as usize],
+        ]);
+        alpha.push(p[3]);
+    }
+    (pixels, alpha)
 }
 
 /// Relative luminance (Rec. 709 / sRGB weights) of a linear pixel.
