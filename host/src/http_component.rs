@@ -1,6 +1,7 @@
 //! Serving one HTTP request with a fresh instance of a `wasi:http`
 //! component, the way `spin up` does: the guest sees the full request path
-//! plus Spin's `spin-*` headers describing the route match.
+//! plus Spin's `spin-*` headers describing the route match (and a
+//! `spin-path-match-<name>` header per `:name` segment).
 //!
 //! Whatever the guest does (trap, spin, exhaust its memory), the caller gets
 //! a response: the guest's own, or a problem+json from
@@ -192,22 +193,30 @@ async fn prepare_request(
         .to_str()
         .unwrap_or("localhost")
         .to_owned();
+    // Transport information, meaningful only to this server (as Spin).
+    parts.headers.remove(header::CONNECTION);
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let pattern = route.pattern.to_string();
     let values = [
         format!("http://{host}{path_and_query}"),
         route.path_info.clone(),
-        pattern.clone(),
+        route.pattern.raw().to_owned(),
+        // Spin sends "/" since manifest version 2 dropped the base.
         "/".to_owned(),
-        pattern,
+        route.pattern.raw().to_owned(),
         route.pattern.prefix().to_owned(),
         context.client_addr.to_string(),
     ];
+    let bad_header = || Problem::bad_request("the request path is not valid in a header");
     for (name, value) in SPIN_HEADERS.iter().zip(values) {
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| Problem::bad_request("the request path is not valid in a header"))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| bad_header())?;
         // Replaces anything a client sent under these names.
         parts.headers.insert(HeaderName::from_static(name), value);
+    }
+    for (name, value) in &route.captures {
+        let name = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad_header())?;
+        let value = HeaderValue::from_str(value).map_err(|_| bad_header())?;
+        parts.headers.insert(name, value);
     }
     Ok(Request::from_parts(parts, body))
 }

@@ -12,7 +12,7 @@
 pub mod cmd;
 pub mod http_component;
 pub mod manifest;
-pub mod outbound;
+pub use studio_edge_spin::outbound;
 pub mod pipeline_stages;
 pub mod problem;
 pub mod routes;

@@ -3,9 +3,12 @@
 //!
 //! [`Manifest::load`] parses and validates the file; [`Manifest::resolve`]
 //! turns it into an [`App`]: the route table, and per component its source
-//! path, its environment (its variables, resolved from `[variables]`
-//! defaults overridden by `SPIN_VARIABLE_<NAME>`, plus its `environment`
-//! table) and its outbound-host allow list.
+//! path, its variables (`[component.x.variables]` templates rendered with
+//! the app's `[variables]`, whose values come from the caller's sources,
+//! then the defaults), its `environment` table, its outbound-host allow
+//! list and the key-value stores and SQLite databases it lists. Variables
+//! reach a component only through Spin's variables interface, never as
+//! environment variables, as under Spin.
 //!
 //! ```
 //! use studio_edge::manifest::Manifest;
@@ -28,7 +31,9 @@
 //!     "/apps/demo".as_ref(),
 //! )?;
 //! let app = manifest.resolve(|_| None)?;
-//! assert_eq!(app.components["hi"].env, [("MESSAGE".to_owned(), "hello, world".to_owned())]);
+//! assert_eq!(app.components["hi"].variables["message"], "hello, world");
+//! let app = manifest.resolve(|name| (name == "greeting").then(|| "hi".to_owned()))?;
+//! assert_eq!(app.components["hi"].variables["message"], "hi, world");
 //! assert_eq!(app.router.route("/hi/there").unwrap().component, "hi");
 //! # Ok::<(), studio_edge::manifest::ManifestError>(())
 //! ```
@@ -39,9 +44,9 @@
 //! host gives a component that sets `STUDIO_EDGE_STATE_DIR = "/guest/path"`
 //! in its `environment` a writable directory there,
 //! `<data-dir>/state/<component>/` ([`App::mount_state`]). Other Spin features this host
-//! does not provide (`exclude_files`, key-value stores, databases,
-//! component dependencies, the Wagi executor, private routes) are refused at
-//! startup by name rather than silently ignored.
+//! does not provide (`exclude_files`, AI models, component dependencies,
+//! the Wagi executor, private routes, a trigger `base` other than `/`) are
+//! refused at startup by name rather than silently ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -49,7 +54,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::outbound::{AllowedHosts, OutboundPatternError};
+use studio_edge_spin::ComponentServices;
+use studio_edge_spin::outbound::{AllowedHosts, OutboundPatternError};
+use studio_edge_spin::runtime_config::{AppStores, RuntimeConfig, RuntimeConfigError};
+
 use crate::routes::{RoutePattern, Router, RouterError};
 use crate::runtime::{DirMount, GuestConfig};
 
@@ -67,8 +75,10 @@ pub enum ManifestError {
     Version(i64),
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
-    #[error("variables.{name}: required, but neither set nor given as SPIN_VARIABLE_{upper}")]
+    #[error("variables.{name}: required, but neither set nor given (--variable {name}=..., or SPIN_VARIABLE_{upper})")]
     MissingVariable { name: String, upper: String },
+    #[error(transparent)]
+    Stores(#[from] RuntimeConfigError),
     #[error("{key}: {source}")]
     Route { key: String, source: RouterError },
     #[error("{key}: {source}")]
@@ -119,6 +129,23 @@ pub struct Application {
     pub description: Option<String>,
     #[serde(default)]
     pub authors: Vec<String>,
+    /// `[application.trigger.http]`: Spin accepts only `base = "/"`.
+    #[serde(default)]
+    trigger: Option<ApplicationTriggers>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplicationTriggers {
+    #[serde(default)]
+    http: Option<ApplicationHttp>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplicationHttp {
+    #[serde(default)]
+    base: Option<String>,
 }
 
 /// One entry of `[variables]`.
@@ -173,11 +200,13 @@ pub struct ComponentSection {
     /// Directories mounted read-only into each instance.
     #[serde(default)]
     pub files: Vec<FileEntry>,
+    /// Key-value store labels the component may open.
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
+    /// SQLite database labels the component may open.
+    #[serde(default)]
+    pub sqlite_databases: Vec<String>,
     /// Spin features the host refuses by name (see the module docs).
-    #[serde(default)]
-    key_value_stores: Option<toml::Value>,
-    #[serde(default)]
-    sqlite_databases: Option<toml::Value>,
     #[serde(default)]
     ai_models: Option<toml::Value>,
     #[serde(default)]
@@ -211,17 +240,38 @@ pub struct App {
 }
 
 /// One component, ready to load.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppComponent {
     pub id: String,
     /// Absolute (or manifest-relative joined) path of the `.wasm` file.
     pub source: PathBuf,
-    /// Environment variables for each instance: the component's variables
-    /// with upper-cased names, then its `environment` table.
+    /// The component's resolved variables (read through Spin's variables
+    /// interface).
+    pub variables: BTreeMap<String, String>,
+    /// Environment variables for each instance: its `environment` table.
     pub env: Vec<(String, String)>,
-    pub allowed_outbound_hosts: AllowedHosts,
+    pub allowed_outbound_hosts: Arc<AllowedHosts>,
+    /// The key-value stores and SQLite databases it lists.
+    pub key_value_stores: Vec<String>,
+    pub sqlite_databases: Vec<String>,
     /// Host directories mounted read-only into each instance.
     pub dirs: Vec<DirMount>,
+    /// Its variables, stores, databases and outbound policy, as its
+    /// instances see them ([`App::open_stores`] adds the stores).
+    pub services: Arc<ComponentServices>,
+}
+
+impl std::fmt::Debug for AppComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Variables may be secrets: only their names are shown.
+        f.debug_struct("AppComponent")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .field("key_value_stores", &self.key_value_stores)
+            .field("sqlite_databases", &self.sqlite_databases)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppComponent {
@@ -230,8 +280,26 @@ impl AppComponent {
         GuestConfig {
             name: self.id.as_str().into(),
             env: self.env.clone().into(),
-            allowed_outbound_hosts: Arc::new(self.allowed_outbound_hosts.clone()),
             dirs: self.dirs.clone().into(),
+            services: self.services.clone(),
+        }
+    }
+
+    fn services_with(&self, stores: &AppStores) -> ComponentServices {
+        ComponentServices {
+            id: self.id.clone(),
+            variables: self.variables.clone(),
+            key_value: self
+                .key_value_stores
+                .iter()
+                .filter_map(|label| Some((label.clone(), stores.key_value(label)?)))
+                .collect(),
+            sqlite: self
+                .sqlite_databases
+                .iter()
+                .filter_map(|label| Some((label.clone(), stores.sqlite(label)?)))
+                .collect(),
+            outbound: self.allowed_outbound_hosts.clone(),
         }
     }
 }
@@ -265,6 +333,18 @@ impl Manifest {
         })?;
         if raw.spin_manifest_version != 2 {
             return Err(ManifestError::Version(raw.spin_manifest_version));
+        }
+        let base = raw
+            .application
+            .trigger
+            .as_ref()
+            .and_then(|t| t.http.as_ref())
+            .and_then(|h| h.base.as_deref());
+        if base.is_some_and(|base| base != "/") {
+            return Err(invalid(
+                "application.trigger.http.base",
+                "Spin no longer applies a base: prepend it to each [[trigger.http]] route",
+            ));
         }
         let manifest = Manifest {
             application: raw.application,
@@ -349,8 +429,6 @@ impl Manifest {
         }
         let unsupported = [
             ("exclude_files", component.exclude_files.is_some()),
-            ("key_value_stores", component.key_value_stores.is_some()),
-            ("sqlite_databases", component.sqlite_databases.is_some()),
             ("ai_models", component.ai_models.is_some()),
             ("dependencies", component.dependencies.is_some()),
         ];
@@ -408,15 +486,14 @@ impl Manifest {
         Ok(())
     }
 
-    /// Resolves variables (`lookup(NAME)` is consulted for
-    /// `SPIN_VARIABLE_<NAME>`; pass `|k| std::env::var(k).ok()` for the real
-    /// environment) and builds the [`App`].
+    /// Resolves variables (`lookup(name)` gives a value from the caller's
+    /// sources, such as `--variable` and `SPIN_VARIABLE_<NAME>`, before the
+    /// manifest default) and builds the [`App`].
     pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<App, ManifestError> {
         let mut values = BTreeMap::new();
         for (name, variable) in &self.variables {
             let upper = name.to_ascii_uppercase();
-            let value =
-                lookup(&format!("SPIN_VARIABLE_{upper}")).or_else(|| variable.default.clone());
+            let value = lookup(name).or_else(|| variable.default.clone());
             match value {
                 Some(value) => {
                     values.insert(name.as_str(), value);
@@ -434,24 +511,27 @@ impl Manifest {
         let mut components = BTreeMap::new();
         for (id, section) in &self.components {
             let key = format!("component.{id}");
-            let mut env = Vec::new();
+            let mut variables = BTreeMap::new();
             for (name, template) in &section.variables {
                 let value = render_template(&format!("{key}.variables.{name}"), template, &values)?;
-                env.push((name.to_ascii_uppercase(), value));
+                variables.insert(name.clone(), value);
             }
-            for (name, value) in &section.environment {
-                env.push((name.clone(), value.clone()));
-            }
+            let env: Vec<(String, String)> = section
+                .environment
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
             let mut patterns = Vec::new();
             for (index, host) in section.allowed_outbound_hosts.iter().enumerate() {
                 let host_key = format!("{key}.allowed_outbound_hosts[{index}]");
                 patterns.push(render_template(&host_key, host, &values)?);
             }
-            let allowed_outbound_hosts =
-                AllowedHosts::parse(&patterns).map_err(|source| ManifestError::Outbound {
+            let allowed_outbound_hosts = Arc::new(AllowedHosts::parse(&patterns).map_err(
+                |source| ManifestError::Outbound {
                     key: format!("{key}.allowed_outbound_hosts"),
                     source,
-                })?;
+                },
+            )?);
             let source = section
                 .source
                 .as_str()
@@ -474,16 +554,19 @@ impl Manifest {
                     writable: false,
                 });
             }
-            components.insert(
-                id.clone(),
-                AppComponent {
-                    id: id.clone(),
-                    source: self.base_dir.join(source),
-                    env,
-                    allowed_outbound_hosts,
-                    dirs,
-                },
-            );
+            let mut component = AppComponent {
+                id: id.clone(),
+                source: self.base_dir.join(source),
+                variables,
+                env,
+                allowed_outbound_hosts,
+                key_value_stores: section.key_value_stores.clone(),
+                sqlite_databases: section.sqlite_databases.clone(),
+                dirs,
+                services: Arc::new(ComponentServices::named(id)),
+            };
+            component.services = Arc::new(component.services_with(&AppStores::default()));
+            components.insert(id.clone(), component);
         }
 
         let mut router = Router::default();
@@ -517,6 +600,35 @@ pub fn state_dir(data_dir: &Path, id: &str) -> PathBuf {
 }
 
 impl App {
+    /// Opens the key-value stores and SQLite databases the components list
+    /// (defaults in `state_dir`, others from the runtime configuration) and
+    /// hands each component the ones it lists.
+    pub fn open_stores(
+        &mut self,
+        config: &RuntimeConfig,
+        state_dir: &Path,
+    ) -> Result<(), ManifestError> {
+        let mut key_value = BTreeMap::new();
+        let mut sqlite = BTreeMap::new();
+        for component in self.components.values() {
+            for label in &component.key_value_stores {
+                key_value
+                    .entry(label.clone())
+                    .or_insert_with(|| format!("component.{}.key_value_stores", component.id));
+            }
+            for label in &component.sqlite_databases {
+                sqlite
+                    .entry(label.clone())
+                    .or_insert_with(|| format!("component.{}.sqlite_databases", component.id));
+            }
+        }
+        let stores = AppStores::open(config, state_dir, &key_value, &sqlite)?;
+        for component in self.components.values_mut() {
+            component.services = Arc::new(component.services_with(&stores));
+        }
+        Ok(())
+    }
+
     /// Mounts each component's state directory (`<data_dir>/state/<id>/`,
     /// created if missing) read-write at the guest path its
     /// `STUDIO_EDGE_STATE_DIR` names; components that do not ask get none.
@@ -566,13 +678,7 @@ fn trigger_component<'t>(key: &str, trigger: &'t HttpTrigger) -> Result<&'t str,
 /// Spin's rule for variable names: a lower-case letter, then lower-case
 /// letters, digits and single underscores.
 fn check_variable_name(key: &str, name: &str) -> Result<(), ManifestError> {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.ends_with('_')
-        && !name.contains("__");
-    if valid {
+    if studio_edge_spin::variables::is_valid_name(name) {
         Ok(())
     } else {
         Err(invalid(
@@ -693,25 +799,22 @@ mod tests {
     fn resolves_variables_defaults_and_overrides() {
         let manifest = parse(BASE).unwrap();
         let app = manifest
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s1")]))
+            .resolve(env(&[("salt", "s1")]))
             .unwrap();
         let thumb = &app.components["thumb"];
         assert_eq!(thumb.source, Path::new("/app/target/thumb.wasm"));
-        assert_eq!(
-            thumb.env,
-            [
-                ("SIGNING_KEY".to_owned(), "k0".to_owned()),
-                ("SIGNING_SALT".to_owned(), "pre-s1-post".to_owned()),
-                ("RUST_LOG".to_owned(), "info".to_owned()),
-            ]
-        );
+        assert_eq!(thumb.variables["signing_key"], "k0");
+        assert_eq!(thumb.variables["signing_salt"], "pre-s1-post");
+        // Variables are not environment variables, as under Spin.
+        assert_eq!(thumb.env, [("RUST_LOG".to_owned(), "info".to_owned())]);
+        assert_eq!(thumb.services.variables, thumb.variables);
         let app = manifest
             .resolve(env(&[
-                ("SPIN_VARIABLE_SALT", "s"),
-                ("SPIN_VARIABLE_KEY", "k9"),
+                ("salt", "s"),
+                ("key", "k9"),
             ]))
             .unwrap();
-        assert_eq!(app.components["thumb"].env[0].1, "k9");
+        assert_eq!(app.components["thumb"].variables["signing_key"], "k9");
     }
 
     #[test]
@@ -719,14 +822,14 @@ mod tests {
         let err = parse(BASE).unwrap().resolve(env(&[])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("variables.salt"), "{message}");
-        assert!(message.contains("SPIN_VARIABLE_SALT"), "{message}");
+        assert!(message.contains("salt"), "{message}");
     }
 
     #[test]
     fn routes_are_built() {
         let app = parse(BASE)
             .unwrap()
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap();
         assert_eq!(
             app.router.route("/v1/thumb/a.jpg").unwrap().component,
@@ -739,6 +842,29 @@ mod tests {
             "img.example.com",
             443
         ));
+    }
+
+    #[test]
+    fn listed_stores_and_databases_open_in_the_state_directory() {
+        let data = tempfile::tempdir().unwrap();
+        let text = BASE.replace(
+            "environment = { RUST_LOG = \"info\" }",
+            "environment = { RUST_LOG = \"info\" }\n        key_value_stores = [\"default\"]\n        sqlite_databases = [\"default\"]",
+        );
+        let mut app = parse(&text).unwrap().resolve(env(&[("salt", "s")])).unwrap();
+        assert!(app.components["thumb"].services.key_value.is_empty());
+        app.open_stores(&RuntimeConfig::default(), data.path()).unwrap();
+        let services = &app.components["thumb"].services;
+        assert!(services.key_value.contains_key("default"));
+        assert!(services.sqlite.contains_key("default"));
+        assert!(data.path().join("sqlite_key_value.db").is_file());
+        let other = text.replace("key_value_stores = [\"default\"]", "key_value_stores = [\"carts\"]");
+        let mut app = parse(&other).unwrap().resolve(env(&[("salt", "s")])).unwrap();
+        let message = app
+            .open_stores(&RuntimeConfig::default(), data.path())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("component.thumb.key_value_stores"), "{message}");
     }
 
     #[test]
@@ -782,13 +908,17 @@ mod tests {
             .to_string();
         assert!(message.contains("component.thumb.files[0]"), "{message}");
         assert!(message.contains("glob"), "{message}");
-        let message = parse(&with("key_value_stores = [\"default\"]"))
+        let message = parse(&with("ai_models = [\"llama2-chat\"]"))
             .unwrap_err()
             .to_string();
-        assert!(
-            message.contains("component.thumb.key_value_stores"),
-            "{message}"
+        assert!(message.contains("component.thumb.ai_models"), "{message}");
+        let based = BASE.replace(
+            "name = \"t\"",
+            "name = \"t\"\n        trigger.http.base = \"/api\"",
         );
+        let message = parse(&based).unwrap_err().to_string();
+        assert!(message.contains("application.trigger.http.base"), "{message}");
+        assert!(parse(&based.replace("\"/api\"", "\"/\"")).is_ok());
         let message = parse(&with("files = [{ source = \"a\", destination = \"rel\" }]"))
             .unwrap_err()
             .to_string();
@@ -841,7 +971,7 @@ mod tests {
         );
         let manifest = Manifest::parse(&text, &dir).unwrap();
         let app = manifest
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap();
         assert_eq!(
             app.components["thumb"].dirs,
@@ -853,7 +983,7 @@ mod tests {
         );
         std::fs::remove_dir_all(dir.join("assets")).unwrap();
         let message = manifest
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap_err()
             .to_string();
         assert!(
@@ -872,7 +1002,7 @@ mod tests {
         );
         let mut app = parse(&text)
             .unwrap()
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap();
         app.mount_state(data.path()).unwrap();
         let host = data.path().join("state/thumb");
@@ -888,7 +1018,7 @@ mod tests {
         let relative = text.replace("\"/state\"", "\"state\"");
         let mut app = parse(&relative)
             .unwrap()
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap();
         let message = app.mount_state(data.path()).unwrap_err().to_string();
         assert!(message.contains("STUDIO_EDGE_STATE_DIR"), "{message}");
@@ -930,7 +1060,7 @@ mod tests {
             .replace("\"https://*.example.com\",", "\"{{ origin }}\",");
         let app = parse(&text)
             .unwrap()
-            .resolve(env(&[("SPIN_VARIABLE_SALT", "s")]))
+            .resolve(env(&[("salt", "s")]))
             .unwrap();
         let hosts = &app.components["thumb"].allowed_outbound_hosts;
         assert!(hosts.allows("https", "img.test", 443));

@@ -1,7 +1,9 @@
 //! HTTP trigger routes as Spin reads them: `/path` matches exactly that path,
 //! `/path/...` matches `/path` and everything below it, `/...` matches
-//! everything. An exact route wins over any wildcard; among wildcards the
-//! longest prefix wins.
+//! everything, and a `:name` segment matches any one segment (its value
+//! reaches the component as `spin-path-match-<name>`). An exact route wins
+//! over any wildcard; then the route with more segments wins, then the one
+//! with more literal segments.
 //!
 //! ```
 //! use studio_edge::routes::Router;
@@ -10,10 +12,14 @@
 //! router.add("/...", "fallback")?;
 //! router.add("/v1/thumbnail/...", "thumbnail")?;
 //! router.add("/v1/thumbnail/health", "health")?;
+//! router.add("/shop/:sku/...", "shop")?;
 //! assert_eq!(router.route("/v1/thumbnail/a.jpg").unwrap().component, "thumbnail");
 //! assert_eq!(router.route("/v1/thumbnail/a.jpg").unwrap().path_info, "/a.jpg");
 //! assert_eq!(router.route("/v1/thumbnail/health").unwrap().component, "health");
 //! assert_eq!(router.route("/elsewhere").unwrap().component, "fallback");
+//! let shop = router.route("/shop/lip-01/reviews").unwrap();
+//! assert_eq!(shop.captures, [("sku".to_owned(), "lip-01".to_owned())]);
+//! assert_eq!(shop.path_info, "/reviews");
 //! # Ok::<(), studio_edge::routes::RouterError>(())
 //! ```
 
@@ -27,15 +33,30 @@ pub enum RouterError {
     Duplicate(String),
 }
 
-/// A parsed route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoutePattern {
-    /// Matches this path only (no trailing slash, except the root `/`).
-    Exact(String),
-    /// Matches this prefix and anything below it at a segment boundary;
-    /// the empty prefix (from `/...`) matches everything.
-    Wildcard(String),
+enum Segment {
+    Literal(String),
+    /// `:name`
+    Named(String),
 }
+
+/// A parsed route.
+#[derive(Debug, Clone)]
+pub struct RoutePattern {
+    /// As written in the manifest (`spin-matched-route`).
+    raw: String,
+    segments: Vec<Segment>,
+    /// Ends in `/...`.
+    wildcard: bool,
+}
+
+impl PartialEq for RoutePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.segments == other.segments && self.wildcard == other.wildcard
+    }
+}
+
+impl Eq for RoutePattern {}
 
 impl RoutePattern {
     pub fn parse(route: &str) -> Result<Self, RouterError> {
@@ -49,62 +70,89 @@ impl RoutePattern {
         if route.contains(['?', '#']) {
             return Err(invalid("a route is a path, without query or fragment"));
         }
-        if route.split('/').any(|segment| segment.starts_with(':')) {
-            return Err(invalid("named (':name') segments are not supported"));
-        }
-        if let Some(prefix) = route.strip_suffix("/...") {
-            if prefix.contains("...") {
-                return Err(invalid("'...' may only end a route"));
-            }
-            return Ok(Self::Wildcard(normalise(prefix)));
-        }
-        if route.contains("...") {
+        let (path, wildcard) = match route.strip_suffix("/...") {
+            Some(prefix) => (prefix, true),
+            None => (route, false),
+        };
+        if path.contains("...") {
             return Err(invalid("'...' may only end a route, after a '/'"));
         }
-        let exact = normalise(route);
-        Ok(Self::Exact(if exact.is_empty() {
-            "/".to_owned()
-        } else {
-            exact
-        }))
+        let segments = path
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| match segment.strip_prefix(':') {
+                Some("") => Err(invalid("a ':' segment needs a name")),
+                Some(name) => Ok(Segment::Named(name.to_owned())),
+                None => Ok(Segment::Literal(segment.to_owned())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            raw: route.to_owned(),
+            segments,
+            wildcard,
+        })
     }
 
-    /// For a wildcard, what follows the prefix in `path` (`spin-path-info`).
-    fn matches(&self, path: &str) -> Option<String> {
-        match self {
-            Self::Exact(exact) => {
-                let path = if path == "/" {
-                    path
-                } else {
-                    path.trim_end_matches('/')
-                };
-                (path == exact).then(String::new)
-            }
-            Self::Wildcard(prefix) => {
-                let rest = path.strip_prefix(prefix.as_str())?;
-                (rest.is_empty() || rest.starts_with('/')).then(|| rest.to_owned())
-            }
-        }
+    /// The route as written (`spin-matched-route`, `spin-raw-component-route`).
+    pub fn raw(&self) -> &str {
+        &self.raw
     }
 
-    /// The route without its `/...` (`spin-component-route`).
+    /// The route as written without its `/...` (`spin-component-route`).
     pub fn prefix(&self) -> &str {
-        match self {
-            Self::Exact(path) | Self::Wildcard(path) => path,
+        self.raw.strip_suffix("/...").unwrap_or(&self.raw)
+    }
+
+    /// What follows the wildcard prefix in `path` (`spin-path-info`) and
+    /// the named segments' values, if `path` matches.
+    fn matches(&self, path: &str) -> Option<(String, Vec<(String, String)>)> {
+        let mut rest = path;
+        let mut captures = Vec::new();
+        for segment in &self.segments {
+            let after = rest.strip_prefix('/')?;
+            let end = after.find('/').unwrap_or(after.len());
+            let value = &after[..end];
+            match segment {
+                Segment::Literal(literal) if literal == value => {}
+                Segment::Named(name) if !value.is_empty() => {
+                    captures.push((name.clone(), value.to_owned()));
+                }
+                _ => return None,
+            }
+            rest = &after[end..];
         }
+        if self.wildcard {
+            return Some((rest.to_owned(), captures));
+        }
+        // An exact route also matches with a trailing slash.
+        matches!(rest, "" | "/").then(|| (String::new(), captures))
+    }
+
+    /// Higher ranks win: exact over wildcard, then more segments, then
+    /// more literal segments.
+    fn rank(&self) -> (bool, usize, usize) {
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        (!self.wildcard, self.segments.len(), literals)
     }
 }
 
-/// The path without trailing slashes (the root becomes empty).
-fn normalise(path: &str) -> String {
-    path.trim_end_matches('/').to_owned()
-}
-
+/// The normalised route (duplicates compare equal).
 impl fmt::Display for RoutePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Exact(path) => f.write_str(path),
-            Self::Wildcard(prefix) => write!(f, "{prefix}/..."),
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(literal) => write!(f, "/{literal}")?,
+                Segment::Named(name) => write!(f, "/:{name}")?,
+            }
+        }
+        match (self.wildcard, self.segments.is_empty()) {
+            (true, _) => f.write_str("/..."),
+            (false, true) => f.write_str("/"),
+            (false, false) => Ok(()),
         }
     }
 }
@@ -122,6 +170,8 @@ pub struct RouteMatch<'r> {
     pub pattern: &'r RoutePattern,
     /// What follows the wildcard prefix, empty for an exact route.
     pub path_info: String,
+    /// The `:name` segments' values, in route order.
+    pub captures: Vec<(String, String)>,
 }
 
 impl Router {
@@ -137,28 +187,18 @@ impl Router {
 
     /// The most specific route matching `path` (a path without query).
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
-        let exact = self.routes.iter().find_map(|(pattern, component)| {
-            matches!(pattern, RoutePattern::Exact(_))
-                .then(|| pattern.matches(path))
-                .flatten()
-                .map(|path_info| (pattern, component, path_info))
-        });
-        let best = exact.or_else(|| {
-            self.routes
-                .iter()
-                .filter(|(pattern, _)| matches!(pattern, RoutePattern::Wildcard(_)))
-                .filter_map(|(pattern, component)| {
-                    pattern
-                        .matches(path)
-                        .map(|path_info| (pattern, component, path_info))
+        self.routes
+            .iter()
+            .filter_map(|(pattern, component)| {
+                let (path_info, captures) = pattern.matches(path)?;
+                Some(RouteMatch {
+                    component,
+                    pattern,
+                    path_info,
+                    captures,
                 })
-                .max_by_key(|(pattern, _, _)| pattern.prefix().len())
-        });
-        best.map(|(pattern, component, path_info)| RouteMatch {
-            component,
-            pattern,
-            path_info,
-        })
+            })
+            .max_by_key(|m| m.pattern.rank())
     }
 
     /// The routes in declaration order.
@@ -221,17 +261,45 @@ mod tests {
     }
 
     #[test]
+    fn named_segments_capture_one_segment_each() {
+        let r = router(&[
+            ("/base/:path_segment/:path_end/...", "shape"),
+            ("/base/fixed/:x", "fixed"),
+            ("/items/:id", "item"),
+        ]);
+        let m = r.route("/base/path/end/rest").unwrap();
+        assert_eq!(m.component, "shape");
+        assert_eq!(m.path_info, "/rest");
+        assert_eq!(
+            m.captures,
+            [
+                ("path_segment".to_owned(), "path".to_owned()),
+                ("path_end".to_owned(), "end".to_owned())
+            ]
+        );
+        assert_eq!(r.route("/base/fixed/y").unwrap().component, "fixed");
+        assert_eq!(r.route("/base/other/y").unwrap().component, "shape");
+        assert_eq!(r.route("/items/7").unwrap().captures[0].1, "7");
+        assert!(r.route("/items/7/more").is_none());
+        assert!(r.route("/items/").is_none());
+        assert!(r.route("/base/only").is_none());
+    }
+
+    #[test]
     fn display_and_prefix() {
         let wildcard = RoutePattern::parse("/v1/thumbnail/...").unwrap();
         assert_eq!(wildcard.to_string(), "/v1/thumbnail/...");
         assert_eq!(wildcard.prefix(), "/v1/thumbnail");
+        let named = RoutePattern::parse("/base/:path_segment/:path_end/...").unwrap();
+        assert_eq!(named.raw(), "/base/:path_segment/:path_end/...");
+        assert_eq!(named.prefix(), "/base/:path_segment/:path_end");
         assert_eq!(RoutePattern::parse("/...").unwrap().to_string(), "/...");
         assert_eq!(RoutePattern::parse("/a/").unwrap().to_string(), "/a");
     }
 
     #[test]
     fn invalid_routes() {
-        for bad in ["x", "/a/.../b", "/a...", "/:id/...", "/a?b"] {
+        for bad in ["x", "/a/.../b", "/a...", "/:/x", "/a?b"] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
         let mut r = router(&[("/a/...", "a")]);

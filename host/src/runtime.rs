@@ -42,14 +42,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use sha2::{Digest, Sha256};
+use studio_edge_spin::outbound::{AllowedHosts, is_self_host};
+use studio_edge_spin::{ComponentServices, SpinCtx, SpinCtxView, SpinView};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::body::HyperIncomingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
-
-use crate::outbound::AllowedHosts;
 
 /// How often the engine's epoch advances; deadlines are whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -92,6 +95,8 @@ pub enum RuntimeError {
     },
     #[error("compiling component {path}: {message}")]
     Compile { path: PathBuf, message: String },
+    #[error("{path} is a core wasm module that cannot be made a component: {message}")]
+    Componentize { path: PathBuf, message: String },
     #[error("linking component {path}: {message}")]
     Link { path: PathBuf, message: String },
 }
@@ -113,16 +118,17 @@ pub enum GuestError {
     Overloaded(String),
 }
 
-/// What one guest instance gets: its name (for logs), environment and
-/// outbound policy. Cheap to clone.
-#[derive(Debug, Clone)]
+/// What one guest instance gets: its name (for logs), environment, mounts
+/// and Spin services (variables, stores, databases, outbound policy).
+/// Cheap to clone.
+#[derive(Clone)]
 pub struct GuestConfig {
     pub name: Arc<str>,
     pub env: Arc<[(String, String)]>,
-    pub allowed_outbound_hosts: Arc<AllowedHosts>,
     /// Directories mounted into each instance (a manifest's `files`,
     /// read-only, and the component's state directory).
     pub dirs: Arc<[DirMount]>,
+    pub services: Arc<ComponentServices>,
 }
 
 /// A host directory the guest sees at `guest`.
@@ -135,13 +141,13 @@ pub struct DirMount {
 }
 
 impl GuestConfig {
-    /// No environment, no outbound access.
+    /// No environment, variables or outbound access.
     pub fn named(name: &str) -> Self {
         Self {
             name: name.into(),
             env: Arc::new([]),
-            allowed_outbound_hosts: Arc::new(AllowedHosts::none()),
             dirs: Arc::new([]),
+            services: Arc::new(ComponentServices::named(name)),
         }
     }
 }
@@ -150,9 +156,19 @@ impl GuestConfig {
 pub struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    spin: SpinCtx,
     table: ResourceTable,
     outbound: OutboundPolicy,
     memory: MemoryCap,
+}
+
+impl SpinView for GuestState {
+    fn spin(&mut self) -> SpinCtxView<'_> {
+        SpinCtxView {
+            ctx: &mut self.spin,
+            table: &mut self.table,
+        }
+    }
 }
 
 impl WasiView for GuestState {
@@ -175,10 +191,53 @@ impl WasiHttpView for GuestState {
 }
 
 /// Refuses outbound requests to destinations outside the component's
-/// `allowed_outbound_hosts`, with `HttpRequestDenied` as Spin does.
+/// `allowed_outbound_hosts`, with `HttpRequestDenied` as Spin does, and
+/// serves `http://self/...` with the host's own routes.
 struct OutboundPolicy {
     guest: Arc<str>,
     allowed: Arc<AllowedHosts>,
+    app: Arc<OnceLock<SelfService>>,
+}
+
+/// The host's own HTTP service, for `http://self` (Spin's service
+/// chaining): the app's routes and the native ones, in process.
+#[derive(Clone)]
+pub struct SelfService {
+    router: axum::Router,
+    local_addr: std::net::SocketAddr,
+}
+
+impl SelfService {
+    async fn call(&self, request: http::Request<wasmtime_wasi_http::WasiBody>) -> SendResult {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let (mut parts, body) = request.into_parts();
+        // As Spin: the request reaches the route as if from the host
+        // itself, without the `self` authority.
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .parse()
+            .map_err(|_| wasmtime_wasi_http::Error::InternalError(Some("bad path".into())))?;
+        parts.headers.remove(http::header::HOST);
+        parts.headers.remove(http::header::CONNECTION);
+        let mut request = http::Request::from_parts(parts, axum::body::Body::new(body));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.local_addr));
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let response = response.map(|body| {
+            body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+                .boxed_unsync()
+        });
+        Ok((response, Box::new(async { Ok(()) }) as SendFuture))
+    }
 }
 
 type SendFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
@@ -191,6 +250,16 @@ impl WasiHttpHooks for OutboundPolicy {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: SendFuture,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if request.uri().host().is_some_and(is_self_host) && self.allowed.allows_self() {
+            return match self.app.get().cloned() {
+                Some(app) => Box::new(async move { app.call(request).await }),
+                None => Box::new(async {
+                    Err(wasmtime_wasi_http::Error::InternalError(Some(
+                        "http://self is served only by `studio-edge up`".into(),
+                    )))
+                }),
+            };
+        }
         if !self.allowed.allows_uri(request.uri()) {
             tracing::warn!(
                 component = %self.guest,
@@ -310,6 +379,7 @@ struct Inner {
     linker: Linker<GuestState>,
     config: RuntimeConfig,
     ticker: EpochTicker,
+    app: Arc<OnceLock<SelfService>>,
 }
 
 impl Drop for Inner {
@@ -398,6 +468,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
+        studio_edge_spin::add_to_linker(&mut linker).map_err(engine_error)?;
 
         let ticker = EpochTicker::start(&engine);
         Ok(Self {
@@ -406,8 +477,15 @@ impl Runtime {
                 linker,
                 config,
                 ticker,
+                app: Arc::new(OnceLock::new()),
             }),
         })
+    }
+
+    /// Makes `router` (listening on `local_addr`) what components reach at
+    /// `http://self` when their `allowed_outbound_hosts` lists it. Set once.
+    pub fn serve_self(&self, router: axum::Router, local_addr: std::net::SocketAddr) {
+        let _ = self.inner.app.set(SelfService { router, local_addr });
     }
 
     pub fn engine(&self) -> &Engine {
@@ -426,6 +504,7 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
+        let bytes = componentize(path, bytes)?;
         let Some(cache_dir) = &self.inner.config.cache_dir else {
             return self.compile(path, &bytes);
         };
@@ -480,12 +559,20 @@ impl Runtime {
             .collect()
     }
 
-    /// Links `component` against WASI and `wasi:http`; wrap the result in a
-    /// world's `...Pre` (e.g. `ProxyPre::new`, `ThumbnailWorkerPre::new`).
+    /// Links `component` against WASI, `wasi:http` and Spin's interfaces;
+    /// wrap the result in a world's `...Pre` (e.g. `ProxyPre::new`,
+    /// `ThumbnailWorkerPre::new`). An import this host does not provide is
+    /// named in the error.
     pub fn instantiate_pre(
         &self,
         component: &Component,
     ) -> wasmtime::Result<InstancePre<GuestState>> {
+        let engine = &self.inner.engine;
+        for (name, _) in component.component_type().imports(engine) {
+            if studio_edge_spin::NOT_PROVIDED.contains(&name) {
+                wasmtime::bail!("the component imports {name}, which studio-edge does not provide");
+            }
+        }
         self.inner.linker.instantiate_pre(component)
     }
 
@@ -497,6 +584,17 @@ impl Runtime {
         let memory_hit = Arc::new(AtomicBool::new(false));
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&guest.env);
+        let allowed = guest.services.outbound.clone();
+        wasi.allow_udp(false)
+            .allow_ip_name_lookup(!allowed.is_empty())
+            .socket_addr_check(move |addr, usage| {
+                // Binding the wildcard address is part of every connect.
+                let allowed = match usage {
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified(),
+                    _ => allowed.allows_socket(addr),
+                };
+                Box::pin(async move { allowed })
+            });
         for dir in guest.dirs.iter() {
             // Checked to be a directory when the manifest was resolved; one
             // removed since then is left out (the guest sees no such path)
@@ -514,10 +612,12 @@ impl Runtime {
         let state = GuestState {
             wasi,
             http: WasiHttpCtx::new(),
+            spin: SpinCtx::new(guest.services.clone()),
             table: ResourceTable::new(),
             outbound: OutboundPolicy {
                 guest: guest.name.clone(),
-                allowed: guest.allowed_outbound_hosts.clone(),
+                allowed: guest.services.outbound.clone(),
+                app: self.inner.app.clone(),
             },
             memory: MemoryCap {
                 limit: config.memory_limit,
@@ -540,6 +640,36 @@ impl Runtime {
         };
         (store, guard)
     }
+}
+
+/// A core wasm module given as a component's `source` becomes a component
+/// here, as Spin does at load time (with the WASI preview 1 adapter when the
+/// module imports `wasi_snapshot_preview1`); a component is returned as is.
+fn componentize(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, RuntimeError> {
+    // The binary format's version field: 1 for a core module.
+    if bytes.get(..8) != Some(b"\0asm\x01\0\0\0") {
+        return Ok(bytes);
+    }
+    let error = |e: anyhow::Error| RuntimeError::Componentize {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    let mut encoder = wit_component::ComponentEncoder::default();
+    encoder.validate(true).module(&bytes).map_err(error)?;
+    if bytes
+        .windows(b"wasi_snapshot_preview1".len())
+        .any(|w| w == b"wasi_snapshot_preview1")
+    {
+        encoder
+            .adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+            .map_err(error)?;
+    }
+    let component = encoder.encode().map_err(error)?;
+    tracing::info!(component = %path.display(), "turned a core wasm module into a component");
+    Ok(component)
 }
 
 /// Feeds `Hash` output into SHA-256 (stable across runs, unlike

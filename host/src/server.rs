@@ -1,7 +1,7 @@
-//! The HTTP server behind `studio-edge up`: an axum router whose native
-//! routes (the orders service) are merged in, and whose fallback sends every
-//! other request to the component the manifest routes it to; a path no route
-//! matches gets a 404 problem.
+//! The HTTP server behind `studio-edge up`: a request goes to the component
+//! the manifest routes it to, as under `spin up`; a path no manifest route
+//! matches goes to the native services (orders, ingest, pages, metrics),
+//! and one they do not serve either gets a 404 problem.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,24 +50,49 @@ impl ComponentRoutes {
         })
     }
 
-    /// An axum router serving these routes as its fallback; merge native
-    /// routes into it with [`Router::merge`].
-    pub fn into_router(mut self, local_addr: SocketAddr) -> Router {
+    /// An axum router serving the manifest's routes first and `native`
+    /// for every path they do not match.
+    pub fn into_router(mut self, local_addr: SocketAddr, native: Router) -> Router {
         self.local_authority = local_addr.to_string();
-        Router::new().fallback(dispatch).with_state(Arc::new(self))
+        let native = native.fallback(|request: Request<Body>| async move {
+            let path = request.uri().path().to_owned();
+            problem::response(&Problem::not_found(format!("no route matches {path}")))
+        });
+        Router::new()
+            .fallback(dispatch)
+            .with_state(Arc::new((self, native)))
+    }
+
+    /// The manifest's routes with their component ids, as `spin up` lists
+    /// them.
+    pub fn print_routes(&self, base_url: &str) {
+        println!("Available Routes:");
+        for (pattern, component) in self.routes.routes() {
+            let (route, wildcard) = match pattern.raw().strip_suffix("/...") {
+                Some(prefix) => (prefix, " (wildcard)"),
+                None => (pattern.raw(), ""),
+            };
+            println!("  {component}: {base_url}{route}{wildcard}");
+        }
     }
 }
 
 async fn dispatch(
-    State(routes): State<Arc<ComponentRoutes>>,
+    State(state): State<Arc<(ComponentRoutes, Router)>>,
     ConnectInfo(client_addr): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
+    use tower::ServiceExt;
+    let (routes, native) = &*state;
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let Some(route) = routes.routes.route(&path) else {
-        return problem::response(&Problem::not_found(format!("no route matches {path}")));
+        return native
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
     };
     let component = routes
         .components
@@ -118,13 +143,14 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Prints `listening on http://ADDR` on stdout, flushed: tests and scripts
-/// wait for that line, and with port 0 it tells the port chosen.
+/// Prints `Serving http://ADDR` on stdout, flushed, as `spin up` does:
+/// tests and scripts wait for that line, and with port 0 it tells the
+/// port chosen.
 pub fn announce(listener: &TcpListener) -> std::io::Result<SocketAddr> {
     use std::io::Write;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    writeln!(stdout, "Serving http://{addr}")?;
     stdout.flush()?;
     Ok(addr)
 }

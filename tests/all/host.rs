@@ -170,7 +170,7 @@ fn a_missing_required_variable_stops_startup_with_its_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("variables.secret_token"), "{stderr}");
     assert!(stderr.contains("SPIN_VARIABLE_SECRET_TOKEN"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("Serving http://"));
 }
 
 #[test]

@@ -52,12 +52,22 @@ pub fn target_dir() -> PathBuf {
 ///
 /// Panics with the cargo command that builds it when it is missing.
 pub fn component(package: &str) -> PathBuf {
+    built_artefact(package, "wasm", "")
+}
+
+/// The `wasmtime serve` variant of a worker (the worker composed with the
+/// adapter that answers Spin's variables from the environment).
+pub fn wasmtime_component(package: &str) -> PathBuf {
+    built_artefact(package, "wasmtime.wasm", " (scripts/build-workers.sh composes it)")
+}
+
+fn built_artefact(package: &str, extension: &str, how: &str) -> PathBuf {
     let package = package.replace('_', "-");
-    let file = format!("{}.wasm", package.replace('-', "_"));
+    let file = format!("{}.{extension}", package.replace('-', "_"));
     let path = target_dir().join("wasm32-wasip2/release").join(file);
     assert!(
         path.is_file(),
-        "component {} is missing; build it with:\n    cargo build --release --target wasm32-wasip2 -p {package}",
+        "{} is missing; build it with:\n    cargo build --release --target wasm32-wasip2 -p {package}{how}",
         path.display()
     );
     path
@@ -154,7 +164,7 @@ impl Host {
 
     /// Starts the host binary with any subcommand line (e.g. `orders
     /// --listen 127.0.0.1:0 ...`); `args` must make it listen on port 0 and
-    /// print `listening on http://ADDR`.
+    /// print `Serving http://ADDR`.
     pub fn start_command(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Host {
         let mut command = Command::new(env!("CARGO_BIN_EXE_studio-edge"));
         command
@@ -181,7 +191,7 @@ impl Host {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.trim().strip_prefix("listening on http://") {
+                    if let Some(rest) = line.trim().strip_prefix("Serving http://") {
                         break rest
                             .parse::<SocketAddr>()
                             .unwrap_or_else(|e| panic!("unparsable listening line {line:?}: {e}"));

@@ -90,8 +90,9 @@ impl SandboxArgs {
 /// Where the orders service keeps its state, shared by `up` and `orders`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OrdersStoreArgs {
-    /// Directory for the compile cache and the default SQLite database.
-    #[arg(long, value_name = "DIR", default_value = "./data")]
+    /// Directory for the compile cache, the default key-value store and
+    /// SQLite database, the orders database and ingest state.
+    #[arg(long, visible_alias = "state-dir", value_name = "DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Orders database: `sqlite:<path>` or `postgres://...`
     /// [default: sqlite:<data-dir>/orders.db]

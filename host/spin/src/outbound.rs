@@ -1,28 +1,38 @@
-//! `allowed_outbound_hosts`: which destinations a component may send HTTP
-//! requests to, in Spin's syntax `scheme://host[:port]`.
+//! `allowed_outbound_hosts`: where a component may connect, in Spin's
+//! syntax `scheme://host[:port]`, for HTTP, raw TCP (`wasi:sockets`),
+//! Redis, PostgreSQL and MQTT alike.
 //!
-//! - scheme: `http`, `https` or `*`;
-//! - host: a name or IP address (`[...]` for IPv6), `*` for any host, or
+//! - scheme: `http`, `https`, `redis`, `mqtt`, `postgres`, ... or `*`;
+//! - host: a name or IP address (`[...]` for IPv6), `*` for any host,
 //!   `*.example.com` for any subdomain of `example.com` (not the domain
-//!   itself);
+//!   itself), an IP range in CIDR form (`10.0.0.0/8`), or `self` (the
+//!   app's own routes, HTTP only: Spin's service chaining);
 //! - port: a number, `*` for any, or a range `8000..8100` (end exclusive);
-//!   left out, it is the scheme's default port (80 for http, 443 for https;
-//!   with scheme `*`, the default port of whichever scheme is used).
+//!   left out, it is the scheme's default port ([`default_port`]); with
+//!   scheme `*`, the default port of whichever scheme is used.
 //!
+//! `{{ variable }}` templates are rendered by the manifest before parsing.
 //! An empty list allows nothing, as in Spin.
 //!
 //! ```
-//! use studio_edge::outbound::AllowedHosts;
+//! use studio_edge_spin::outbound::AllowedHosts;
 //!
-//! let allowed = AllowedHosts::parse(&["https://*.example.com", "http://127.0.0.1:*"])?;
+//! let allowed = AllowedHosts::parse(&[
+//!     "https://*.example.com",
+//!     "http://127.0.0.1:*",
+//!     "*://10.1.0.0/16:6379",
+//! ])?;
 //! assert!(allowed.allows("https", "img.example.com", 443));
 //! assert!(!allowed.allows("https", "example.com", 443));
 //! assert!(allowed.allows("http", "127.0.0.1", 8080));
 //! assert!(!allowed.allows("http", "localhost", 8080));
-//! # Ok::<(), studio_edge::outbound::OutboundPatternError>(())
+//! assert!(allowed.allows_socket("10.1.2.3:6379".parse().unwrap()));
+//! assert!(!allowed.allows_socket("10.2.0.1:6379".parse().unwrap()));
+//! # Ok::<(), studio_edge_spin::outbound::OutboundPatternError>(())
 //! ```
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{pattern:?}: {reason}")]
@@ -43,6 +53,41 @@ enum HostPattern {
     /// `*.example.com`: stored as `.example.com`.
     SubdomainOf(String),
     Exact(String),
+    /// An IP address range.
+    Range(IpRange),
+    /// `self`: the app's own routes.
+    App,
+}
+
+/// `address/prefix-length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = text.split_once('/')?;
+        let network: IpAddr = address
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        (prefix <= bits).then_some(Self { network, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let (network, ip, bits) = match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(n.to_bits()), u128::from(a.to_bits()), 32),
+            (IpAddr::V6(n), IpAddr::V6(a)) => (n.to_bits(), a.to_bits(), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (network >> shift) == (ip >> shift)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,13 +108,23 @@ pub struct OutboundPattern {
     source: String,
 }
 
-/// The port a request goes to when its URL names none.
+/// The port a connection goes to when its address names none.
 pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "redis" | "rediss" => Some(6379),
+        "mqtt" => Some(1883),
+        "mqtts" => Some(8883),
+        "postgres" | "postgresql" => Some(5432),
+        "mysql" => Some(3306),
         _ => None,
     }
+}
+
+/// The host names that mean the app itself (Spin's `self` and `self.alt`).
+pub fn is_self_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("self") || host.eq_ignore_ascii_case("self.alt")
 }
 
 impl OutboundPattern {
@@ -81,13 +136,18 @@ impl OutboundPattern {
         let (scheme, rest) = pattern
             .split_once("://")
             .ok_or_else(|| error("expected scheme://host[:port]"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
+        let scheme = scheme.to_ascii_lowercase();
+        let scheme = match scheme.as_str() {
             "*" => SchemePattern::Any,
-            s @ ("http" | "https") => SchemePattern::Exact(s.to_owned()),
-            _ => return Err(error("the scheme must be http, https or *")),
+            s if s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                SchemePattern::Exact(scheme.clone())
+            }
+            _ => return Err(error("malformed scheme")),
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.contains(['/', '?', '#', '@']) {
+        if authority.contains(['?', '#', '@']) {
             return Err(error(
                 "only scheme, host and port are allowed (no path, query or user)",
             ));
@@ -96,6 +156,10 @@ impl OutboundPattern {
         let host = host.to_ascii_lowercase();
         let host = if host == "*" {
             HostPattern::Any
+        } else if host.contains('/') {
+            HostPattern::Range(
+                IpRange::parse(&host).ok_or_else(|| error("malformed IP range (address/length)"))?,
+            )
         } else if let Some(domain) = host.strip_prefix("*.") {
             if domain.is_empty() || domain.contains('*') {
                 return Err(error("a host wildcard is '*' or '*.domain'"));
@@ -103,13 +167,27 @@ impl OutboundPattern {
             HostPattern::SubdomainOf(format!(".{domain}"))
         } else if host.is_empty() || host.contains('*') {
             return Err(error("a host wildcard is '*' or '*.domain'"));
-        } else if host == "self" || host.ends_with(".spin.internal") {
-            return Err(error("Spin service chaining is not supported"));
+        } else if is_self_host(&host) {
+            if !matches!(&scheme, SchemePattern::Exact(s) if s == "http") {
+                return Err(error("'self' is reached over http only"));
+            }
+            HostPattern::App
+        } else if host.ends_with(".spin.internal") {
+            return Err(error(
+                "Spin's per-component service chaining (*.spin.internal) is not provided; use http://self",
+            ));
         } else {
             HostPattern::Exact(host)
         };
         let port = match port {
-            None => PortPattern::SchemeDefault,
+            None => {
+                if let SchemePattern::Exact(s) = &scheme
+                    && default_port(s).is_none()
+                {
+                    return Err(error("this scheme has no default port: give one"));
+                }
+                PortPattern::SchemeDefault
+            }
             Some("*") => PortPattern::Any,
             Some(port) => match port.split_once("..") {
                 Some((start, end)) => {
@@ -131,32 +209,54 @@ impl OutboundPattern {
         })
     }
 
-    /// Whether a request to `scheme://host:port` fits this pattern. `host`
-    /// is a name or an IP address (IPv6 with or without brackets).
+    /// Whether a connection to `scheme://host:port` fits this pattern.
+    /// `host` is a name or an IP address (IPv6 with or without brackets).
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let scheme = scheme.to_ascii_lowercase();
-        let host = host.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let scheme_ok = match &self.scheme {
             SchemePattern::Any => true,
             SchemePattern::Exact(exact) => *exact == scheme,
         };
-        let host_ok = match &self.host {
-            HostPattern::Any => true,
+        scheme_ok && self.host_allows(host) && self.port_allows(Some(&scheme), port)
+    }
+
+    fn host_allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match &self.host {
+            HostPattern::Any => !is_self_host(host),
             HostPattern::SubdomainOf(suffix) => {
                 host.ends_with(suffix.as_str()) && host.len() > suffix.len()
             }
             HostPattern::Exact(exact) => {
                 exact.trim_start_matches('[').trim_end_matches(']') == host
+                    || match (exact.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>(), host.parse::<IpAddr>()) {
+                        (Ok(a), Ok(b)) => a.to_canonical() == b.to_canonical(),
+                        _ => false,
+                    }
             }
-        };
-        let port_ok = match self.port {
+            HostPattern::Range(range) => host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| range.contains(ip)),
+            HostPattern::App => is_self_host(host),
+        }
+    }
+
+    /// `scheme` is `None` for a raw socket, which only an explicit port,
+    /// range or `*` admits.
+    fn port_allows(&self, scheme: Option<&str>, port: u16) -> bool {
+        match self.port {
             PortPattern::Any => true,
-            PortPattern::SchemeDefault => default_port(&scheme) == Some(port),
+            PortPattern::SchemeDefault => {
+                let scheme = match (&self.scheme, scheme) {
+                    (SchemePattern::Exact(s), _) => Some(s.as_str()),
+                    (SchemePattern::Any, scheme) => scheme,
+                };
+                scheme.and_then(default_port) == Some(port)
+            }
             PortPattern::Exact(exact) => exact == port,
             PortPattern::Range(start, end) => (start..end).contains(&port),
-        };
-        scheme_ok && host_ok && port_ok
+        }
     }
 }
 
@@ -170,8 +270,13 @@ impl fmt::Display for OutboundPattern {
 fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     if authority.starts_with('[') {
         let end = authority.find(']')?;
-        let host = &authority[..=end];
-        return match &authority[end + 1..] {
+        // `[v6]/len` ranges keep their length with the host.
+        let host_end = match authority[end + 1..].strip_prefix('/') {
+            Some(rest) => end + 2 + rest.find(':').unwrap_or(rest.len()),
+            None => end + 1,
+        };
+        let host = &authority[..host_end];
+        return match &authority[host_end..] {
             "" => Some((host, None)),
             rest => Some((host, Some(rest.strip_prefix(':')?))),
         };
@@ -217,6 +322,24 @@ impl AllowedHosts {
             return false;
         };
         self.allows(scheme, host, port)
+    }
+
+    /// Whether a raw TCP or UDP connection to `addr` is allowed: some
+    /// pattern, of any scheme, names its address (exactly, by range or
+    /// `*`) and its port (a scheme's default port counts only for that
+    /// scheme's patterns).
+    pub fn allows_socket(&self, addr: SocketAddr) -> bool {
+        let host = addr.ip().to_canonical().to_string();
+        self.patterns.iter().any(|p| {
+            !matches!(p.host, HostPattern::App)
+                && p.host_allows(&host)
+                && p.port_allows(None, addr.port())
+        })
+    }
+
+    /// Whether `http://self` (the app's own routes) is allowed.
+    pub fn allows_self(&self) -> bool {
+        self.patterns.iter().any(|p| matches!(p.host, HostPattern::App))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -283,16 +406,45 @@ mod tests {
     }
 
     #[test]
+    fn other_schemes_ranges_and_self() {
+        let a = allowed(&[
+            "redis://localhost:6379",
+            "mqtt://broker",
+            "*://127.0.0.0/24:7",
+            "*://[::1]/128:9000..9002",
+            "http://self",
+        ]);
+        assert!(a.allows("redis", "localhost", 6379));
+        assert!(!a.allows("redis", "localhost", 6380));
+        assert!(a.allows("mqtt", "broker", 1883));
+        assert!(a.allows("tcp", "127.0.0.200", 7));
+        assert!(!a.allows("tcp", "127.0.1.1", 7));
+        assert!(a.allows_socket("127.0.0.1:7".parse().unwrap()));
+        assert!(!a.allows_socket("127.0.0.1:6001".parse().unwrap()));
+        assert!(a.allows_socket("[::1]:9001".parse().unwrap()));
+        assert!(!a.allows_socket("[::1]:9002".parse().unwrap()));
+        // A default port admits only connections of that scheme.
+        assert!(!a.allows_socket("127.0.0.1:1883".parse().unwrap()));
+        assert!(a.allows_self());
+        assert!(a.allows_uri(&"http://self/orders/v1/drops".parse().unwrap()));
+        assert!(!allowed(&["*://*:*"]).allows_uri(&"http://self/x".parse().unwrap()));
+        assert!(allowed(&["*://0.0.0.0/0:*"]).allows_socket("192.0.2.1:1".parse().unwrap()));
+    }
+
+    #[test]
     fn malformed_patterns_are_refused() {
         for bad in [
             "example.com",
             "ftp://example.com",
+            "1http://example.com",
             "https://example.com/path",
             "https://ex*ample.com",
             "https://*.",
             "https://example.com:port",
             "https://example.com:9..9",
-            "http://self",
+            "https://self",
+            "https://svc.spin.internal",
+            "*://10.0.0.0/33:80",
             "https://user@example.com",
         ] {
             assert!(OutboundPattern::parse(bad).is_err(), "{bad}");
