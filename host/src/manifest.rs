@@ -75,7 +75,9 @@ pub enum ManifestError {
     Version(i64),
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
-    #[error("variables.{name}: required, but neither set nor given (--variable {name}=..., or SPIN_VARIABLE_{upper})")]
+    #[error(
+        "variables.{name}: required, but neither set nor given (--variable {name}=..., or SPIN_VARIABLE_{upper})"
+    )]
     MissingVariable { name: String, upper: String },
     #[error(transparent)]
     Stores(#[from] RuntimeConfigError),
@@ -526,12 +528,13 @@ impl Manifest {
                 let host_key = format!("{key}.allowed_outbound_hosts[{index}]");
                 patterns.push(render_template(&host_key, host, &values)?);
             }
-            let allowed_outbound_hosts = Arc::new(AllowedHosts::parse(&patterns).map_err(
-                |source| ManifestError::Outbound {
-                    key: format!("{key}.allowed_outbound_hosts"),
-                    source,
-                },
-            )?);
+            let allowed_outbound_hosts =
+                Arc::new(AllowedHosts::parse(&patterns).map_err(|source| {
+                    ManifestError::Outbound {
+                        key: format!("{key}.allowed_outbound_hosts"),
+                        source,
+                    }
+                })?);
             let source = section
                 .source
                 .as_str()
@@ -798,9 +801,7 @@ mod tests {
     #[test]
     fn resolves_variables_defaults_and_overrides() {
         let manifest = parse(BASE).unwrap();
-        let app = manifest
-            .resolve(env(&[("salt", "s1")]))
-            .unwrap();
+        let app = manifest.resolve(env(&[("salt", "s1")])).unwrap();
         let thumb = &app.components["thumb"];
         assert_eq!(thumb.source, Path::new("/app/target/thumb.wasm"));
         assert_eq!(thumb.variables["signing_key"], "k0");
@@ -809,10 +810,7 @@ mod tests {
         assert_eq!(thumb.env, [("RUST_LOG".to_owned(), "info".to_owned())]);
         assert_eq!(thumb.services.variables, thumb.variables);
         let app = manifest
-            .resolve(env(&[
-                ("salt", "s"),
-                ("key", "k9"),
-            ]))
+            .resolve(env(&[("salt", "s"), ("key", "k9")]))
             .unwrap();
         assert_eq!(app.components["thumb"].variables["signing_key"], "k9");
     }
@@ -827,10 +825,7 @@ mod tests {
 
     #[test]
     fn routes_are_built() {
-        let app = parse(BASE)
-            .unwrap()
-            .resolve(env(&[("salt", "s")]))
-            .unwrap();
+        let app = parse(BASE).unwrap().resolve(env(&[("salt", "s")])).unwrap();
         assert_eq!(
             app.router.route("/v1/thumb/a.jpg").unwrap().component,
             "thumb"
@@ -851,20 +846,33 @@ mod tests {
             "environment = { RUST_LOG = \"info\" }",
             "environment = { RUST_LOG = \"info\" }\n        key_value_stores = [\"default\"]\n        sqlite_databases = [\"default\"]",
         );
-        let mut app = parse(&text).unwrap().resolve(env(&[("salt", "s")])).unwrap();
+        let mut app = parse(&text)
+            .unwrap()
+            .resolve(env(&[("salt", "s")]))
+            .unwrap();
         assert!(app.components["thumb"].services.key_value.is_empty());
-        app.open_stores(&RuntimeConfig::default(), data.path()).unwrap();
+        app.open_stores(&RuntimeConfig::default(), data.path())
+            .unwrap();
         let services = &app.components["thumb"].services;
         assert!(services.key_value.contains_key("default"));
         assert!(services.sqlite.contains_key("default"));
         assert!(data.path().join("sqlite_key_value.db").is_file());
-        let other = text.replace("key_value_stores = [\"default\"]", "key_value_stores = [\"carts\"]");
-        let mut app = parse(&other).unwrap().resolve(env(&[("salt", "s")])).unwrap();
+        let other = text.replace(
+            "key_value_stores = [\"default\"]",
+            "key_value_stores = [\"carts\"]",
+        );
+        let mut app = parse(&other)
+            .unwrap()
+            .resolve(env(&[("salt", "s")]))
+            .unwrap();
         let message = app
             .open_stores(&RuntimeConfig::default(), data.path())
             .unwrap_err()
             .to_string();
-        assert!(message.contains("component.thumb.key_value_stores"), "{message}");
+        assert!(
+            message.contains("component.thumb.key_value_stores"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -917,7 +925,10 @@ mod tests {
             "name = \"t\"\n        trigger.http.base = \"/api\"",
         );
         let message = parse(&based).unwrap_err().to_string();
-        assert!(message.contains("application.trigger.http.base"), "{message}");
+        assert!(
+            message.contains("application.trigger.http.base"),
+            "{message}"
+        );
         assert!(parse(&based.replace("\"/api\"", "\"/\"")).is_ok());
         let message = parse(&with("files = [{ source = \"a\", destination = \"rel\" }]"))
             .unwrap_err()
@@ -970,9 +981,7 @@ mod tests {
             "environment = { RUST_LOG = \"info\" }\n        files = [{ source = \"assets\", destination = \"/assets\" }]",
         );
         let manifest = Manifest::parse(&text, &dir).unwrap();
-        let app = manifest
-            .resolve(env(&[("salt", "s")]))
-            .unwrap();
+        let app = manifest.resolve(env(&[("salt", "s")])).unwrap();
         assert_eq!(
             app.components["thumb"].dirs,
             [DirMount {

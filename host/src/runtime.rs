@@ -585,7 +585,8 @@ impl Runtime {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&guest.env);
         let allowed = guest.services.outbound.clone();
-        wasi.allow_udp(false)
+        wasi.allow_tcp(true)
+            .allow_udp(false)
             .allow_ip_name_lookup(!allowed.is_empty())
             .socket_addr_check(move |addr, usage| {
                 // Binding the wildcard address is part of every connect.

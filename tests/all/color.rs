@@ -8,7 +8,9 @@ use std::process::Command;
 
 use base64::Engine;
 
-use crate::support::{Host, Reply, WasmtimeServe, client, component, fixtures, post};
+use crate::support::{
+    Host, Reply, WasmtimeServe, client, component, fixtures, post, wasmtime_component,
+};
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(path)).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
@@ -51,9 +53,6 @@ fn write_manifest_with(dir: &Path, assets_dir: &str) -> PathBuf {
 [application]
 name = "color-test"
 
-[variables]
-color_assets_dir = {{ default = "{assets_dir}" }}
-
 [[trigger.http]]
 route = "/v1/color"
 component = "color"
@@ -65,10 +64,7 @@ component = "color"
 [component.color]
 source = "{}"
 {files}
-environment = {{ STUDIO_EDGE_STATE_DIR = "/state" }}
-
-[component.color.variables]
-color_assets_dir = "{{{{ color_assets_dir }}}}"
+environment = {{ COLOR_ASSETS_DIR = "{assets_dir}", STUDIO_EDGE_STATE_DIR = "/state" }}
 "#,
         component("studio-edge-color").display()
     );
@@ -335,7 +331,7 @@ fn fitted_profiles_are_stored_and_apply_by_name() {
 
 #[test]
 fn named_assets_under_wasmtime_serve_need_a_directory() {
-    let serve = WasmtimeServe::start(&component("studio-edge-color"), &[]);
+    let serve = WasmtimeServe::start(&wasmtime_component("studio-edge-color"), &[]);
     let warm = fixture("colorchecker/colorchecker-warm.png");
     let reply = Reply::send(
         client()

@@ -9,7 +9,9 @@ use std::process::Command;
 use studio_edge_moderation::imaging::image::{Rgba, RgbaImage};
 use studio_edge_moderation::imaging::{Format, encode};
 
-use crate::support::{Host, Reply, WasmtimeServe, client, component, fixtures, get, post};
+use crate::support::{
+    Host, Reply, WasmtimeServe, client, component, fixtures, get, post, wasmtime_component,
+};
 
 /// The reference hash of `file` from `pdq.tsv`.
 fn reference_hash(file: &str) -> String {
@@ -183,10 +185,20 @@ fn routes_report_hints_match_the_blocklist_and_answer_problems() {
     assert_eq!(post(&url, "image/png", photo("coffee.png")).status, 200);
 }
 
+/// The worker composed with the spin-env-adapter serves under `wasmtime
+/// serve`, with its `blocklist` and `qr_allowed_hosts` variables from
+/// `--env BLOCKLIST` and `--env QR_ALLOWED_HOSTS`.
 #[test]
 fn the_same_component_serves_under_wasmtime_serve() {
-    let wasm = component("studio-edge-moderation");
-    let serve = WasmtimeServe::start(&wasm, &[("QR_ALLOWED_HOSTS", "shop.example")]);
+    let wasm = wasmtime_component("studio-edge-moderation");
+    let blocklist = format!("{} 100 motorcycle", reference_hash("motorcycle_left.png"));
+    let serve = WasmtimeServe::start(
+        &wasm,
+        &[
+            ("QR_ALLOWED_HOSTS", "shop.example"),
+            ("BLOCKLIST", &blocklist),
+        ],
+    );
     let report = post(
         &serve.url("/v1/moderation"),
         "image/png",
@@ -197,6 +209,11 @@ fn the_same_component_serves_under_wasmtime_serve() {
         report["metrics"]["pdq"]["hash"],
         reference_hash("motorcycle_left.png")
     );
+    assert_eq!(
+        report["metrics"]["blocklist"]["matches"][0]["label"],
+        "motorcycle"
+    );
+    assert_eq!(report["action"], "hold");
     let black = post(&serve.url("/v1/moderation"), "image/png", black_png()).json();
     assert_eq!(black["action"], "hold");
     post(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use studio_edge_orders::Timestamp;
 
-use crate::support::{Host, Reply, WasmtimeServe, client, component, get};
+use crate::support::{Host, Reply, WasmtimeServe, client, component, get, wasmtime_component};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -538,7 +538,7 @@ fn cart_worker_under_wasmtime_serve_reserves_and_confirms_through_the_origin() {
     let origin = start_orders(dir.path(), None);
     let origin_url = origin.url("");
     let edge = WasmtimeServe::start(
-        &component("studio-edge-cart"),
+        &wasmtime_component("studio-edge-cart"),
         &[("ORIGIN_URL", origin_url.as_str())],
     );
     cart_flow(&edge.url(""), &origin_url);

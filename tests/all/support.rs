@@ -58,7 +58,11 @@ pub fn component(package: &str) -> PathBuf {
 /// The `wasmtime serve` variant of a worker (the worker composed with the
 /// adapter that answers Spin's variables from the environment).
 pub fn wasmtime_component(package: &str) -> PathBuf {
-    built_artefact(package, "wasmtime.wasm", " (scripts/build-workers.sh composes it)")
+    built_artefact(
+        package,
+        "wasmtime.wasm",
+        " (scripts/build-workers.sh composes it)",
+    )
 }
 
 fn built_artefact(package: &str, extension: &str, how: &str) -> PathBuf {

@@ -17,7 +17,9 @@ use studio_edge_imaging::testing::{
 use studio_edge_imaging::{Format, Limits, decode, encode, icc, quality, sniff};
 use studio_edge_thumbnail::signing::SigningKey;
 
-use crate::support::{Host, Reply, WasmtimeServe, client, component, fixtures, post};
+use crate::support::{
+    Host, Reply, WasmtimeServe, client, component, fixtures, post, wasmtime_component,
+};
 
 /// A deployment key and salt (hex), as `spin.toml` variables would carry them.
 const KEY: &str = "5ec2e7c0ffee5ec2e7c0ffee5ec2e7c0ffee";
@@ -271,13 +273,14 @@ fn signed_transform_routes() {
         .assert_problem(502, "bad-gateway");
 }
 
-/// The same `.wasm`, the same request: `wasmtime serve` and `studio-edge up`
-/// answer with the same bytes (POST, and an unsigned GET fetching a source).
+/// The same worker, the same request: `wasmtime serve` (the worker composed
+/// with the spin-env-adapter) and `studio-edge up` answer with the same bytes
+/// (POST, and an unsigned GET fetching a source).
 #[test]
 fn wasmtime_serve_and_the_host_agree() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(&write_manifest(dir.path()), &[], &[]);
-    let serve = WasmtimeServe::start(&component("studio-edge-thumbnail"), &[]);
+    let serve = WasmtimeServe::start(&wasmtime_component("studio-edge-thumbnail"), &[]);
     let source = serve_source(photo_bytes("hubble_deep_field.jpg"));
     let get_path = format!(
         "/v1/thumbnail/unsafe/w:240,h:180,g:ne,f:png/{}",
@@ -309,6 +312,32 @@ fn wasmtime_serve_and_the_host_agree() {
     assert_eq!(from_host.status, 200, "{}", from_host.text());
     assert_eq!(from_serve.status, 200, "{}", from_serve.text());
     assert!(from_host.body == from_serve.body, "GET: bytes differ");
+}
+
+/// Under `wasmtime serve` the `signing_key` and `signing_salt` variables are
+/// `--env SIGNING_KEY` and `--env SIGNING_SALT`: `unsafe` URLs are refused
+/// and signed ones served.
+#[test]
+fn wasmtime_serve_takes_the_signing_key_from_the_environment() {
+    let serve = WasmtimeServe::start(
+        &wasmtime_component("studio-edge-thumbnail"),
+        &[("SIGNING_KEY", KEY), ("SIGNING_SALT", SALT)],
+    );
+    let source = serve_source(photo_bytes("coffee.png"));
+    let path = format!(
+        "/w:64,f:png/{}",
+        URL_SAFE_NO_PAD.encode(format!("{source}/photo.jpg"))
+    );
+    Reply::send(client().get(serve.url(&format!("/v1/thumbnail/unsafe{path}"))))
+        .assert_problem(403, "forbidden");
+    let key = SigningKey::from_hex(KEY, SALT).unwrap().unwrap();
+    let signed =
+        Reply::send(client().get(serve.url(&format!("/v1/thumbnail/{}{path}", key.sign(&path)))));
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    assert_eq!(
+        signed.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
 }
 
 #[test]

@@ -92,7 +92,12 @@ impl SandboxArgs {
 pub struct OrdersStoreArgs {
     /// Directory for the compile cache, the default key-value store and
     /// SQLite database, the orders database and ingest state.
-    #[arg(long, visible_alias = "state-dir", value_name = "DIR", default_value = "./data")]
+    #[arg(
+        long,
+        visible_alias = "state-dir",
+        value_name = "DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Orders database: `sqlite:<path>` or `postgres://...`
     /// [default: sqlite:<data-dir>/orders.db]

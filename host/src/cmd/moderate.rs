@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::runtime::{GuestConfig, Runtime};
 use crate::typed::moderation::{ModerationComponent, WorkerError};
+use studio_edge_spin::ComponentServices;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,11 +60,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let runtime = Runtime::new(args.sandbox.runtime_config(&args.data_dir))?;
-    let mut guest = GuestConfig::named("moderation");
-    guest.env = Arc::from(vec![(
-        "QR_ALLOWED_HOSTS".to_owned(),
-        args.qr_allowed_hosts.clone(),
-    )]);
+    // What `[component.moderation.variables]` gives it under `up`.
+    let mut services = ComponentServices::named("moderation");
+    services
+        .variables
+        .insert("qr_allowed_hosts".to_owned(), args.qr_allowed_hosts.clone());
+    let guest = GuestConfig {
+        services: Arc::new(services),
+        ..GuestConfig::named("moderation")
+    };
     let worker = ModerationComponent::load(&runtime, &args.component, guest).with_context(|| {
         format!(
             "loading {} (build it with: cargo build --release --target wasm32-wasip2 -p studio-edge-moderation)",

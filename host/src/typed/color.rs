@@ -19,9 +19,7 @@
 //! # }
 //! ```
 
-use std::path::Path;
-
-use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
+use crate::runtime::GuestError;
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -40,42 +38,18 @@ pub use bindings::studio::edge::types::{EncodedImage, Error as WorkerError, Imag
 
 /// A colour component, linked and ready; every call gets a fresh instance.
 /// Cheap to clone.
-#[derive(Clone)]
-pub struct ColorComponent {
-    pre: super::ExportPre<bindings::exports::studio::edge::color::GuestIndices>,
-    guest: GuestConfig,
-    runtime: Runtime,
-}
+pub type ColorComponent =
+    super::TypedComponent<bindings::exports::studio::edge::color::GuestIndices>;
+
+super::export!(bindings::exports::studio::edge::color);
 
 impl ColorComponent {
-    /// Compiles (or loads from the cache) and links the component at `path`.
-    pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, |instance_pre| {
-            let indices = bindings::exports::studio::edge::color::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre {
-                instance_pre,
-                indices,
-            })
-        })?;
-        Ok(Self {
-            pre,
-            guest,
-            runtime: runtime.clone(),
-        })
-    }
-
     /// `parse-options`: URL options (`wb=auto&ev=+0.5&lut=warm`) to ops.
     pub async fn parse_options(
         &self,
         query: &str,
     ) -> Result<Result<ColorOps, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_parse_options(&mut store, query).await
-            })
+        self.call(async |store, worker| worker.call_parse_options(store, query).await)
             .await
     }
 
@@ -87,13 +61,7 @@ impl ColorComponent {
         ops: &ColorOps,
         assets: &Assets,
     ) -> Result<Result<Corrected, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_correct(&mut store, source, ops, assets).await
-            })
+        self.call(async |store, worker| worker.call_correct(store, source, ops, assets).await)
             .await
     }
 
@@ -105,13 +73,7 @@ impl ColorComponent {
         query: &str,
         assets: &Assets,
     ) -> Result<Result<String, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_analyze(&mut store, source, query, assets).await
-            })
+        self.call(async |store, worker| worker.call_analyze(store, source, query, assets).await)
             .await
     }
 
@@ -121,13 +83,7 @@ impl ColorComponent {
         source: &[u8],
         query: &str,
     ) -> Result<Result<String, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_fit_profile(&mut store, source, query).await
-            })
+        self.call(async |store, worker| worker.call_fit_profile(store, source, query).await)
             .await
     }
 }

@@ -14,37 +14,92 @@
 
 use std::path::Path;
 
-use wasmtime::component::InstancePre;
+use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
 
-use crate::runtime::{GuestState, Runtime, RuntimeError};
+use crate::runtime::{GuestConfig, GuestError, GuestState, Runtime, RuntimeError};
 
 pub mod color;
 pub mod moderation;
 pub mod thumbnail;
 
-/// A linked component and the export indices of its typed `studio:edge`
-/// interface. Only that interface is type-checked: the world-level `...Pre`
-/// would also check `wasi:http/incoming-handler` against bindgen's own
-/// resource types, which differ from the linker's wasi-http ones.
-#[derive(Clone)]
-pub struct ExportPre<I> {
-    pub instance_pre: InstancePre<GuestState>,
-    pub indices: I,
+/// A world's export indices as `bindgen!` generates them: only the typed
+/// `studio:edge` interface is type-checked (the world-level `...Pre` would
+/// also check `wasi:http/incoming-handler` against bindgen's own resource
+/// types, which differ from the linker's wasi-http ones).
+pub trait Export: Clone + Send + Sync + 'static {
+    /// The loaded interface, whose `call_*` methods run the guest.
+    type Guest: Send + Sync;
+    fn new(pre: &InstancePre<GuestState>) -> wasmtime::Result<Self>;
+    fn load(
+        &self,
+        store: &mut Store<GuestState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Self::Guest>;
 }
 
-/// Compiles (or loads from cache) the component at `path`, links it, and
-/// wraps the result in a world's `...Pre` with `wrap` (e.g.
-/// `ThumbnailWorkerPre::new`).
-pub fn load_pre<P>(
-    runtime: &Runtime,
-    path: &Path,
-    wrap: impl FnOnce(InstancePre<GuestState>) -> wasmtime::Result<P>,
-) -> Result<P, RuntimeError> {
-    let component = runtime.load_component(path)?;
-    let link_error = |e: wasmtime::Error| RuntimeError::Link {
-        path: path.to_path_buf(),
-        message: format!("{e:#}"),
+/// Implements [`Export`] for a `bindgen!` exports module.
+macro_rules! export {
+    ($($module:ident)::+) => {
+        impl $crate::typed::Export for $($module)::+::GuestIndices {
+            type Guest = $($module)::+::Guest;
+            fn new(
+                pre: &wasmtime::component::InstancePre<$crate::runtime::GuestState>,
+            ) -> wasmtime::Result<Self> {
+                Self::new(pre)
+            }
+            fn load(
+                &self,
+                store: &mut wasmtime::Store<$crate::runtime::GuestState>,
+                instance: &wasmtime::component::Instance,
+            ) -> wasmtime::Result<Self::Guest> {
+                self.load(store, instance)
+            }
+        }
     };
-    let pre = runtime.instantiate_pre(&component).map_err(link_error)?;
-    wrap(pre).map_err(link_error)
+}
+pub(crate) use export;
+
+/// A component linked for its typed export `I`; every call gets a fresh
+/// instance under the runtime's deadline and memory cap. Cheap to clone.
+#[derive(Clone)]
+pub struct TypedComponent<I> {
+    pre: InstancePre<GuestState>,
+    indices: I,
+    guest: GuestConfig,
+    runtime: Runtime,
+}
+
+impl<I: Export> TypedComponent<I> {
+    /// Compiles (or loads from the cache) and links the component at `path`.
+    pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
+        let component = runtime.load_component(path)?;
+        let link_error = |e: wasmtime::Error| RuntimeError::Link {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        };
+        let pre = runtime.instantiate_pre(&component).map_err(link_error)?;
+        let indices = I::new(&pre).map_err(link_error)?;
+        Ok(Self {
+            pre,
+            indices,
+            guest,
+            runtime: runtime.clone(),
+        })
+    }
+
+    /// Instantiates the component and runs `call` on its export.
+    pub async fn call<R>(
+        &self,
+        call: impl AsyncFnOnce(&mut Store<GuestState>, &I::Guest) -> wasmtime::Result<R>,
+    ) -> Result<R, GuestError> {
+        let (mut store, guard) = self.runtime.new_store(&self.guest);
+        guard
+            .run(async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                let worker = self.indices.load(&mut store, &instance)?;
+                call(&mut store, &worker).await
+            })
+            .await
+    }
 }

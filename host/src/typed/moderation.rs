@@ -26,9 +26,7 @@
 //! # }
 //! ```
 
-use std::path::Path;
-
-use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
+use crate::runtime::GuestError;
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -47,40 +45,15 @@ pub use bindings::studio::edge::types::Error as WorkerError;
 
 /// A moderation component, linked and ready; every call gets a fresh
 /// instance. Cheap to clone.
-#[derive(Clone)]
-pub struct ModerationComponent {
-    pre: super::ExportPre<bindings::exports::studio::edge::moderation::GuestIndices>,
-    guest: GuestConfig,
-    runtime: Runtime,
-}
+pub type ModerationComponent =
+    super::TypedComponent<bindings::exports::studio::edge::moderation::GuestIndices>;
+
+super::export!(bindings::exports::studio::edge::moderation);
 
 impl ModerationComponent {
-    /// Compiles (or loads from the cache) and links the component at `path`.
-    pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, |instance_pre| {
-            let indices =
-                bindings::exports::studio::edge::moderation::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre {
-                instance_pre,
-                indices,
-            })
-        })?;
-        Ok(Self {
-            pre,
-            guest,
-            runtime: runtime.clone(),
-        })
-    }
-
     /// `default-config`: the documented thresholds.
     pub async fn default_config(&self) -> Result<Config, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_default_config(&mut store).await
-            })
+        self.call(async |store, worker| worker.call_default_config(store).await)
             .await
     }
 
@@ -89,13 +62,7 @@ impl ModerationComponent {
         &self,
         query: &str,
     ) -> Result<Result<Config, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_parse_options(&mut store, query).await
-            })
+        self.call(async |store, worker| worker.call_parse_options(store, query).await)
             .await
     }
 
@@ -105,15 +72,7 @@ impl ModerationComponent {
         text: &str,
         min_quality: u32,
     ) -> Result<Result<PackedBlocklist, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_parse_blocklist(&mut store, text, min_quality)
-                    .await
-            })
+        self.call(async |store, worker| worker.call_parse_blocklist(store, text, min_quality).await)
             .await
     }
 
@@ -126,17 +85,13 @@ impl ModerationComponent {
         previous: Option<&str>,
         blocklist: &[u8],
     ) -> Result<Result<Report, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
         let previous = previous.map(str::to_owned);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_moderate(&mut store, image, config, previous.as_deref(), blocklist)
-                    .await
-            })
-            .await
+        self.call(async |store, worker| {
+            worker
+                .call_moderate(store, image, config, previous.as_deref(), blocklist)
+                .await
+        })
+        .await
     }
 
     /// `find-matches`: blocklist entries near a frame's dihedral hashes.
@@ -146,27 +101,17 @@ impl ModerationComponent {
         blocklist: &[u8],
         max_distance: u32,
     ) -> Result<Result<Vec<BlocklistMatch>, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker
-                    .call_find_matches(&mut store, dihedral, blocklist, max_distance)
-                    .await
-            })
-            .await
+        self.call(async |store, worker| {
+            worker
+                .call_find_matches(store, dihedral, blocklist, max_distance)
+                .await
+        })
+        .await
     }
 
     /// `hash`: only the PDQ hashes of an encoded image.
     pub async fn hash(&self, image: &[u8]) -> Result<Result<Pdq, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_hash(&mut store, image).await
-            })
+        self.call(async |store, worker| worker.call_hash(store, image).await)
             .await
     }
 }

@@ -18,9 +18,7 @@
 //! # }
 //! ```
 
-use std::path::Path;
-
-use crate::runtime::{GuestConfig, GuestError, Runtime, RuntimeError};
+use crate::runtime::GuestError;
 
 /// `bindgen!` output for the world.
 pub mod bindings {
@@ -39,43 +37,18 @@ pub use bindings::studio::edge::types::{EncodedImage, Error as WorkerError, Imag
 
 /// A thumbnail component, linked and ready; every call gets a fresh
 /// instance. Cheap to clone.
-#[derive(Clone)]
-pub struct ThumbnailComponent {
-    pre: super::ExportPre<bindings::exports::studio::edge::thumbnail::GuestIndices>,
-    guest: GuestConfig,
-    runtime: Runtime,
-}
+pub type ThumbnailComponent =
+    super::TypedComponent<bindings::exports::studio::edge::thumbnail::GuestIndices>;
+
+super::export!(bindings::exports::studio::edge::thumbnail);
 
 impl ThumbnailComponent {
-    /// Compiles (or loads from the cache) and links the component at `path`.
-    pub fn load(runtime: &Runtime, path: &Path, guest: GuestConfig) -> Result<Self, RuntimeError> {
-        let pre = super::load_pre(runtime, path, |instance_pre| {
-            let indices =
-                bindings::exports::studio::edge::thumbnail::GuestIndices::new(&instance_pre)?;
-            Ok(super::ExportPre {
-                instance_pre,
-                indices,
-            })
-        })?;
-        Ok(Self {
-            pre,
-            guest,
-            runtime: runtime.clone(),
-        })
-    }
-
     /// `parse-options`: URL options (`w=320&fit=cover&...`) to a spec.
     pub async fn parse_options(
         &self,
         query: &str,
     ) -> Result<Result<ThumbnailSpec, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_parse_options(&mut store, query).await
-            })
+        self.call(async |store, worker| worker.call_parse_options(store, query).await)
             .await
     }
 
@@ -85,13 +58,7 @@ impl ThumbnailComponent {
         source: &[u8],
         spec: &ThumbnailSpec,
     ) -> Result<Result<EncodedImage, WorkerError>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_transform(&mut store, source, spec).await
-            })
+        self.call(async |store, worker| worker.call_transform(store, source, spec).await)
             .await
     }
 
@@ -101,13 +68,7 @@ impl ThumbnailComponent {
         source: &[u8],
         specs: &[ThumbnailSpec],
     ) -> Result<Vec<Result<EncodedImage, WorkerError>>, GuestError> {
-        let (mut store, guard) = self.runtime.new_store(&self.guest);
-        guard
-            .run(async {
-                let instance = self.pre.instance_pre.instantiate_async(&mut store).await?;
-                let worker = self.pre.indices.load(&mut store, &instance)?;
-                worker.call_transform_many(&mut store, source, specs).await
-            })
+        self.call(async |store, worker| worker.call_transform_many(store, source, specs).await)
             .await
     }
 }

@@ -1,9 +1,12 @@
 //! The component face: `wasi:http/incoming-handler` calling [`crate::handle`]
-//! with outbound `wasi:http` to the origin named by `ORIGIN_URL`.
+//! with outbound `wasi:http` to the origin named by the `origin_url`
+//! variable, and the sold-out shield over the manifest's `default`
+//! key-value store when the runtime provides it.
 
-use studio_edge_guest::Problem;
+use studio_edge_guest::variables;
 use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam, WasiFetch};
 
+use crate::shield::{Shield, ShieldStore};
 use crate::timestamp::Timestamp;
 
 wit_bindgen::generate!({
@@ -21,27 +24,45 @@ wit_bindgen::generate!({
         "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
         "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
         "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
+        "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
+        "fermyon:spin/key-value@2.0.0": generate,
     },
 });
+
+use fermyon::spin::key_value::Store;
+
+/// The manifest's store (`key_value_stores = ["default"]`).
+const STORE_LABEL: &str = "default";
+
+struct SpinStore(Store);
+
+impl ShieldStore for SpinStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.0.get(key).map_err(|e| e.to_string())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0.set(key, value).map_err(|e| e.to_string())
+    }
+}
 
 struct Worker;
 
 impl exports::wasi::http::incoming_handler::Guest for Worker {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        wasi_http::serve(
-            request,
-            out,
-            crate::MAX_BODY,
-            |request| match std::env::var(crate::ORIGIN_URL_VAR) {
-                Ok(origin) if !origin.trim().is_empty() => {
-                    crate::handle(request, &origin, &WasiFetch, Timestamp::now())
-                }
-                _ => Problem::internal(
-                    "the cart worker has no origin: set the origin_url variable (ORIGIN_URL)",
-                )
-                .into_response(),
-            },
-        );
+        wasi_http::serve(request, out, crate::MAX_BODY, |request| {
+            let origin = match crate::origin(&variables::read_spin(crate::VARIABLES)) {
+                Ok(origin) => origin,
+                Err(problem) => return problem.into_response(),
+            };
+            // Not listed in the manifest, or not provided by the runtime
+            // (`wasmtime serve`): the cart works without the shield.
+            let store = Store::open(STORE_LABEL).ok().map(SpinStore);
+            let shield = store
+                .as_ref()
+                .map_or_else(Shield::off, |store| Shield::new(store));
+            crate::handle(request, &origin, &WasiFetch, shield, Timestamp::now())
+        });
     }
 }
 

@@ -11,22 +11,43 @@
 //! It validates input before the origin sees it, requires the consent
 //! field and the `Idempotency-Key` header (passed through unchanged, never
 //! invented: only the buyer's device knows when two taps are one purchase),
-//! and answers with the origin's own problem types. The origin is
-//! `ORIGIN_URL` (the Spin variable `origin_url`).
+//! and answers with the origin's own problem types. The origin is the
+//! component's `origin_url` variable (see Configuration below).
 //!
 //! Prices come from [`pricing`], the same code the origin uses for the
 //! breakdown it stores, so an edge quote and the reserved price agree.
 //!
 //! Sold-out shielding: a component instance lives for one request under
 //! Spin, `wasmtime serve` and the studio-edge host, so in-memory state cannot
-//! carry a "sold out" answer to the next request. Drop state is answered
-//! with `Cache-Control: public, max-age=1` instead: an HTTP cache in front
-//! of the edge (the CDN) serves the rush of viewers polling a sold-out drop
-//! from cache, at most one second stale. Reservations are never answered
-//! from a cache: a hold must come from the origin's database.
+//! carry a "sold out" answer to the next request. Two things carry it:
+//!
+//! * reservations: once the origin answers `sold-out` for a drop, the
+//!   [`shield`] answers reservations of that drop (for more units than were
+//!   left) `sold-out` at the edge for at most one second, from the
+//!   manifest's `default` key-value store (`fermyon:spin/key-value`,
+//!   `key_value_stores = ["default"]`); a success is never answered from
+//!   the store, and without a store the cart works without the shield;
+//! * drop state is answered with `Cache-Control: public, max-age=1`: an
+//!   HTTP cache in front of the edge (the CDN) serves the rush of viewers
+//!   polling a sold-out drop from cache, at most one second stale.
+//!
+//! ## Configuration
+//!
+//! | variable | spin.toml | meaning |
+//! |---|---|---|
+//! | `origin_url` | `cart_origin_url`, default `http://self` | the orders service's base URL: `http://self` is the app that runs the cart (Spin's self-requests; `studio-edge up` serves the orders service itself), else `http(s)://host:port`, which `allowed_outbound_hosts` must allow |
+//!
+//! | runtime | how `origin_url` reaches the worker | the shield's store |
+//! |---|---|---|
+//! | Spin | `[component.cart.variables]`; set `cart_origin_url` with `spin up --variable cart_origin_url=...`, `SPIN_VARIABLE_CART_ORIGIN_URL=...` or a runtime-config variables provider | `default`, as `key_value_stores` lists it |
+//! | `studio-edge up` | the same as Spin: `--variable cart_origin_url=...` or `SPIN_VARIABLE_CART_ORIGIN_URL`; the default `http://self` reaches its own orders service | `default` |
+//! | `wasmtime serve` | serve `studio_edge_cart.wasmtime.wasm` (the worker composed with `workers/spin-env-adapter`) with `--env ORIGIN_URL=http://127.0.0.1:3000`: variable `x` is environment variable `X` | none: the cart runs without the shield |
+//!
+//! `origin_url` not set (or blank) is a 500 for every request; a variable
+//! provider that fails is a 503 `variable-unavailable` naming the variable.
 //!
 //! ```
-//! use studio_edge_cart::{handle, timestamp::Timestamp};
+//! use studio_edge_cart::{handle, shield::Shield, timestamp::Timestamp};
 //! use studio_edge_guest::{Fetch, FetchError, Request, Response};
 //!
 //! struct NoOrigin;
@@ -39,12 +60,14 @@
 //!     Request::new("POST", "/v1/cart/reserve").with_body(b"{}".to_vec()),
 //!     "http://127.0.0.1:3000",
 //!     &NoOrigin,
+//!     Shield::off(),
 //!     Timestamp::now(),
 //! );
 //! assert_eq!(reply.status, 400); // no Idempotency-Key
 //! ```
 
 pub mod pricing;
+pub mod shield;
 pub mod timestamp;
 
 #[cfg(target_arch = "wasm32")]
@@ -52,17 +75,30 @@ mod component;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use studio_edge_guest::variables::Variables;
 use studio_edge_guest::{Fetch, FetchError, Problem, Request, Response};
 
 use crate::pricing::{MAX_QUANTITY, PriceList};
+use crate::shield::Shield;
 use crate::timestamp::Timestamp;
 
 /// Largest request body the worker reads.
 pub const MAX_BODY: u64 = 16 * 1024;
 /// Largest origin response body the worker reads.
 const MAX_ORIGIN_BODY: u64 = 256 * 1024;
-/// The environment variable naming the origin.
-pub const ORIGIN_URL_VAR: &str = "ORIGIN_URL";
+/// The Spin variables the worker reads.
+pub const VARIABLES: &[&str] = &["origin_url"];
+
+/// The origin's base URL from the `origin_url` variable.
+pub fn origin(variables: &Variables) -> Result<String, Problem> {
+    match variables.get("origin_url") {
+        Ok(Some(origin)) => Ok(origin.trim().to_owned()),
+        Ok(None) => Err(Problem::internal(
+            "the cart worker has no origin: set its origin_url variable",
+        )),
+        Err(unreadable) => Err(unreadable.to_problem()),
+    }
+}
 
 fn bad_request(detail: impl Into<String>) -> Problem {
     Problem::new(400, "bad-request", "Bad request", detail)
@@ -198,12 +234,19 @@ fn idempotency_key(request: &Request) -> Result<String, Problem> {
 }
 
 /// Serves one cart request; `origin` is the orders service's base URL
-/// (`http://host:port`) and `now` the edge clock.
-pub fn handle(request: Request, origin: &str, fetch: &impl Fetch, now: Timestamp) -> Response {
+/// (`http://host:port`), `shield` remembers sold-out drops and `now` is the
+/// edge clock.
+pub fn handle(
+    request: Request,
+    origin: &str,
+    fetch: &impl Fetch,
+    shield: Shield<'_>,
+    now: Timestamp,
+) -> Response {
     let origin = origin.trim_end_matches('/');
     let path = request.path().to_owned();
     let result = match (request.method.as_str(), path.as_str()) {
-        ("POST", "/v1/cart/reserve") => reserve(&request, origin, fetch),
+        ("POST", "/v1/cart/reserve") => reserve(&request, origin, fetch, shield, now),
         ("POST", "/v1/cart/confirm") => confirm(&request, origin, fetch),
         ("POST", "/v1/cart/release") => release(&request, origin, fetch),
         ("GET", p) if p.starts_with("/v1/cart/drops/") => {
@@ -264,17 +307,28 @@ fn relay(origin: Response) -> Response {
     response
 }
 
-fn reserve(request: &Request, origin: &str, fetch: &impl Fetch) -> Result<Response, Problem> {
+fn reserve(
+    request: &Request,
+    origin: &str,
+    fetch: &impl Fetch,
+    shield: Shield<'_>,
+    now: Timestamp,
+) -> Result<Response, Problem> {
     let key = idempotency_key(request)?;
     let reservation = parse_reserve(&request.body)?;
+    if let Some(sold_out) = shield.check(&reservation.drop_id, reservation.quantity, now) {
+        return Ok(sold_out);
+    }
     let body = serde_json::to_vec(&reservation).expect("plain data serialises");
-    forward(
+    let response = forward(
         fetch,
         "POST",
         &format!("{origin}/orders/v1/reservations"),
         &key,
         Some(body),
-    )
+    )?;
+    shield.record(&reservation.drop_id, &response, now);
+    Ok(response)
 }
 
 fn confirm(request: &Request, origin: &str, fetch: &impl Fetch) -> Result<Response, Problem> {

@@ -69,7 +69,13 @@ fn problem_type(response: &Response) -> String {
 #[test]
 fn reserve_forwards_a_normalised_body_with_the_clients_key() {
     let origin = FakeOrigin::json(201, r#"{"id":"res_1"}"#);
-    let response = handle(post("/v1/cart/reserve", RESERVE), ORIGIN, &origin, now());
+    let response = handle(
+        post("/v1/cart/reserve", RESERVE),
+        ORIGIN,
+        &origin,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 201);
     assert_eq!(response.body, br#"{"id":"res_1"}"#);
     let (url, sent) = origin.only_call();
@@ -85,7 +91,7 @@ fn reserve_forwards_a_normalised_body_with_the_clients_key() {
 fn no_key_no_consent_and_bad_input_never_reach_the_origin() {
     let origin = FakeOrigin::json(201, "{}");
     let no_key = Request::new("POST", "/v1/cart/reserve").with_body(RESERVE.as_bytes().to_vec());
-    let response = handle(no_key, ORIGIN, &origin, now());
+    let response = handle(no_key, ORIGIN, &origin, Shield::off(), now());
     assert_eq!(response.status, 400);
     assert_eq!(
         problem_type(&response),
@@ -93,7 +99,13 @@ fn no_key_no_consent_and_bad_input_never_reach_the_origin() {
     );
 
     let no_consent = r#"{"drop_id":"drp_1","quantity":1,"buyer_id":"b"}"#;
-    let response = handle(post("/v1/cart/reserve", no_consent), ORIGIN, &origin, now());
+    let response = handle(
+        post("/v1/cart/reserve", no_consent),
+        ORIGIN,
+        &origin,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 422);
     assert_eq!(
         problem_type(&response),
@@ -105,7 +117,13 @@ fn no_key_no_consent_and_bad_input_never_reach_the_origin() {
         r#"{"drop_id":"../admin","quantity":1,"buyer_id":"b"}"#,
         "[",
     ] {
-        let response = handle(post("/v1/cart/reserve", bad), ORIGIN, &origin, now());
+        let response = handle(
+            post("/v1/cart/reserve", bad),
+            ORIGIN,
+            &origin,
+            Shield::off(),
+            now(),
+        );
         assert_eq!(response.status, 400, "{bad}");
     }
     assert!(origin.calls.borrow().is_empty());
@@ -115,7 +133,13 @@ fn no_key_no_consent_and_bad_input_never_reach_the_origin() {
 fn origin_problems_pass_through_with_their_type() {
     let sold_out = r#"{"type":"urn:studio-edge:problem:sold-out","title":"Sold out","status":409,"detail":"no units are left","available":0}"#;
     let origin = FakeOrigin::json(409, sold_out);
-    let response = handle(post("/v1/cart/reserve", RESERVE), ORIGIN, &origin, now());
+    let response = handle(
+        post("/v1/cart/reserve", RESERVE),
+        ORIGIN,
+        &origin,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 409);
     assert_eq!(
         response.header("content-type"),
@@ -127,7 +151,13 @@ fn origin_problems_pass_through_with_their_type() {
 #[test]
 fn an_unreachable_or_broken_origin_is_a_502() {
     let down = FakeOrigin::answering(Err(FetchError::Transport("refused".to_owned())));
-    let response = handle(post("/v1/cart/reserve", RESERVE), ORIGIN, &down, now());
+    let response = handle(
+        post("/v1/cart/reserve", RESERVE),
+        ORIGIN,
+        &down,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 502);
     assert_eq!(
         problem_type(&response),
@@ -135,7 +165,13 @@ fn an_unreachable_or_broken_origin_is_a_502() {
     );
 
     let html = FakeOrigin::answering(Ok(Response::new(500, "text/html", b"<h1>oops".to_vec())));
-    let response = handle(post("/v1/cart/reserve", RESERVE), ORIGIN, &html, now());
+    let response = handle(
+        post("/v1/cart/reserve", RESERVE),
+        ORIGIN,
+        &html,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 502);
 }
 
@@ -143,7 +179,13 @@ fn an_unreachable_or_broken_origin_is_a_502() {
 fn confirm_and_release_map_onto_the_reservation_routes() {
     let origin = FakeOrigin::json(201, r#"{"id":"ord_1"}"#);
     let body = r#"{"reservation_id":"res_1","payment_reference":"pay-9"}"#;
-    let response = handle(post("/v1/cart/confirm", body), ORIGIN, &origin, now());
+    let response = handle(
+        post("/v1/cart/confirm", body),
+        ORIGIN,
+        &origin,
+        Shield::off(),
+        now(),
+    );
     assert_eq!(response.status, 201);
     let (url, sent) = origin.only_call();
     assert_eq!(
@@ -157,6 +199,7 @@ fn confirm_and_release_map_onto_the_reservation_routes() {
         post("/v1/cart/release", r#"{"reservation_id":"res_1"}"#),
         ORIGIN,
         &origin,
+        Shield::off(),
         now(),
     );
     assert_eq!(response.status, 200);
@@ -179,6 +222,7 @@ fn drop_state_adds_a_quote_at_the_servers_time_and_is_cacheable_for_a_second() {
         Request::new("GET", "/v1/cart/drops/drp_1?quantity=4"),
         ORIGIN,
         &origin,
+        Shield::off(),
         edge_clock,
     );
     assert_eq!(response.status, 200);
@@ -204,6 +248,7 @@ fn unknown_routes_and_methods_are_refused() {
             Request::new("GET", "/v1/cart/reserve"),
             ORIGIN,
             &origin,
+            Shield::off(),
             now()
         )
         .status,
@@ -214,6 +259,7 @@ fn unknown_routes_and_methods_are_refused() {
             Request::new("GET", "/v1/cart/nothing"),
             ORIGIN,
             &origin,
+            Shield::off(),
             now()
         )
         .status,
@@ -224,10 +270,112 @@ fn unknown_routes_and_methods_are_refused() {
             Request::new("GET", "/v1/cart/drops/drp_1?quantity=0"),
             ORIGIN,
             &origin,
+            Shield::off(),
             now()
         )
         .status,
         400
     );
     assert!(origin.calls.borrow().is_empty());
+}
+
+/// An in-memory stand-in for the manifest's key-value store.
+#[derive(Default)]
+struct MemoryStore(RefCell<std::collections::HashMap<String, Vec<u8>>>);
+
+impl shield::ShieldStore for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.0.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.0.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sold_out_drop_is_answered_at_the_edge_for_a_second() {
+    let sold_out = r#"{"type":"urn:studio-edge:problem:sold-out","title":"Sold out","status":409,"detail":"no units are left","available":0}"#;
+    let origin = FakeOrigin::json(409, sold_out);
+    let store = MemoryStore::default();
+    let shield = Shield::new(&store);
+    let reserve = |at: Timestamp| {
+        handle(
+            post("/v1/cart/reserve", RESERVE),
+            ORIGIN,
+            &origin,
+            shield,
+            at,
+        )
+    };
+    assert_eq!(reserve(now()).status, 409);
+    assert_eq!(origin.calls.borrow().len(), 1);
+
+    let shielded = reserve(now().plus_millis(500));
+    assert_eq!(shielded.status, 409);
+    assert_eq!(problem_type(&shielded), "urn:studio-edge:problem:sold-out");
+    assert_eq!(
+        origin.calls.borrow().len(),
+        1,
+        "the origin was not asked again"
+    );
+    // Bad input is still bad input, shield or not.
+    let no_consent = r#"{"drop_id":"drp_1","quantity":1,"buyer_id":"b"}"#;
+    let refused = handle(
+        post("/v1/cart/reserve", no_consent),
+        ORIGIN,
+        &origin,
+        shield,
+        now(),
+    );
+    assert_eq!(refused.status, 422);
+
+    assert_eq!(reserve(now().plus_millis(1000)).status, 409);
+    assert_eq!(
+        origin.calls.borrow().len(),
+        2,
+        "a second on, the origin decides"
+    );
+}
+
+#[test]
+fn a_success_is_never_answered_from_the_store() {
+    let origin = FakeOrigin::json(201, r#"{"id":"res_1"}"#);
+    let store = MemoryStore::default();
+    let shield = Shield::new(&store);
+    for _ in 0..2 {
+        let response = handle(
+            post("/v1/cart/reserve", RESERVE),
+            ORIGIN,
+            &origin,
+            shield,
+            now(),
+        );
+        assert_eq!(response.status, 201);
+    }
+    assert_eq!(origin.calls.borrow().len(), 2);
+    assert!(store.0.borrow().is_empty());
+}
+
+#[test]
+fn the_origin_comes_from_the_origin_url_variable() {
+    let read = |value: Result<Option<&str>, &str>| {
+        let variables = Variables::read(VARIABLES, |_| {
+            value.map(|v| v.map(str::to_owned)).map_err(str::to_owned)
+        });
+        origin(&variables)
+    };
+    assert_eq!(
+        read(Ok(Some(" http://self "))),
+        Ok("http://self".to_owned())
+    );
+    assert_eq!(read(Ok(None)).unwrap_err().status, 500);
+    assert_eq!(read(Ok(Some(""))).unwrap_err().status, 500);
+    let unreadable = read(Err("provider error: down")).unwrap_err();
+    assert_eq!(
+        (unreadable.status, unreadable.kind.as_str()),
+        (503, "variable-unavailable")
+    );
+    assert!(unreadable.detail.contains("origin_url"));
 }

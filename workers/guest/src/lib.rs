@@ -17,9 +17,11 @@
 //!
 //! Outbound HTTP goes through the [`Fetch`] trait so that the pure logic can
 //! be tested natively with a stand-in and run in wasm with
-//! [`wasi_http::WasiFetch`].
+//! [`wasi_http::WasiFetch`]. Settings come from Spin variables through
+//! [`variables`], read into a map that native tests fill from a closure.
 
 mod http;
+pub mod variables;
 #[cfg(target_arch = "wasm32")]
 pub mod wasi_http;
 

@@ -1,4 +1,6 @@
 //! The `wasi:http@0.2.0` side: bindings, serving a request, outbound fetch.
+//! The bindings of the `guest` world (Spin's variables included, which
+//! [`crate::variables`] wraps) are generated here once.
 
 use crate::{Fetch, FetchError, Problem, Request, Response};
 

@@ -1,12 +1,12 @@
 //! The component layer: `wasi:http/incoming-handler` over [`crate::http`]
 //! and the typed `studio:edge/moderation` export over the plain functions.
 
-use studio_edge_guest::Problem;
+use studio_edge_guest::variables::{self, Unreadable};
 use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam};
 use studio_edge_imaging::{ImagingError, Limits};
 
 use crate::config::{ActionPolicy, ModerationConfig, hint_codes};
-use crate::http::{Deployment, MAX_BODY};
+use crate::http::{Deployment, MAX_BODY, VARIABLES};
 use crate::{Blocklist, Hash256, ModerationError, PdqHashes};
 
 wit_bindgen::generate!({
@@ -24,6 +24,7 @@ wit_bindgen::generate!({
         "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
         "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
         "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
+        "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
     },
 });
 
@@ -31,29 +32,30 @@ use exports::studio::edge::moderation::{self as api, Action, Config, Error, Seve
 
 struct Worker;
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 impl exports::wasi::http::incoming_handler::Guest for Worker {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        wasi_http::serve(request, out, MAX_BODY, |req| {
-            match Deployment::from_vars(env_var) {
+        wasi_http::serve(
+            request,
+            out,
+            MAX_BODY,
+            |req| match Deployment::from_variables(&variables::read_spin(VARIABLES)) {
                 Ok(deployment) => crate::http::handle(req, &deployment),
-                Err(e) => Problem::internal(format!("the BLOCKLIST variable is malformed: {e}"))
-                    .into_response(),
-            }
-        });
+                Err(e) => e.to_problem().into_response(),
+            },
+        );
     }
 }
 
 impl api::Guest for Worker {
+    /// Without a readable allowlist every QR host is unknown, which flags
+    /// more frames, never fewer.
     fn default_config() -> Config {
-        to_wit_config(&deployment_config())
+        to_wit_config(&deployment_config().unwrap_or_default())
     }
 
     fn parse_options(query: String) -> Result<Config, Error> {
         deployment_config()
+            .map_err(|e| Error::Internal(e.to_string()))?
             .apply_query(&query)
             .map(|c| to_wit_config(&c))
             .map_err(|e| Error::BadOption(e.0))
@@ -171,8 +173,10 @@ fn to_wit_match(found: &crate::BlocklistMatch) -> api::BlocklistMatch {
 }
 
 /// The defaults with the deployment's QR allowlist.
-fn deployment_config() -> ModerationConfig {
-    ModerationConfig::default().with_allowed_hosts(&env_var("QR_ALLOWED_HOSTS").unwrap_or_default())
+fn deployment_config() -> Result<ModerationConfig, Unreadable> {
+    let variables = variables::read_spin(&["qr_allowed_hosts"]);
+    let hosts = variables.get("qr_allowed_hosts")?.unwrap_or_default();
+    Ok(ModerationConfig::default().with_allowed_hosts(hosts))
 }
 
 fn to_wit_config(config: &ModerationConfig) -> Config {

@@ -14,7 +14,7 @@
 //! | `black_picture` | [`ModerationConfig::black_picture`] | 0.98 | blackdetect `pic_th`: `black-frame` at this fraction of black pixels |
 //! | `frozen` | [`ModerationConfig::frozen_distance`] | 4 | `frozen-frame` when the hash is within this distance of `previous` |
 //! | `skin` | [`ModerationConfig::skin_coverage`] | 0.40 | `skin-tone` at this fraction of skin-toned pixels |
-//! | `qr_allow` | [`ModerationConfig::qr_allowed_hosts`] | `QR_ALLOWED_HOSTS` | comma-separated hosts QR URLs may point to (subdomains included) |
+//! | `qr_allow` | [`ModerationConfig::qr_allowed_hosts`] | the `qr_allowed_hosts` variable | comma-separated hosts QR URLs may point to (subdomains included) |
 //! | `hold` | [`ActionPolicy::hold`] | `blocklist-match,qr-unknown-host,black-frame` | hint codes that suggest `hold` |
 //! | `review` | [`ActionPolicy::review`] | `frozen-frame,blur,underexposed,overexposed,skin-tone` | hint codes that suggest `review` |
 
@@ -93,7 +93,7 @@ impl Default for ModerationConfig {
 
 impl ModerationConfig {
     /// The defaults with the QR allowlist from a comma-separated list (the
-    /// `QR_ALLOWED_HOSTS` variable).
+    /// `qr_allowed_hosts` variable).
     pub fn with_allowed_hosts(mut self, hosts: &str) -> Self {
         self.qr_allowed_hosts = parse_hosts(hosts);
         self

@@ -13,6 +13,7 @@
 //! wrong method, 404 for an unknown route, 413/415/422 for images that are
 //! too large, of an unsupported format or corrupt.
 
+use studio_edge_guest::variables::{Unreadable, Variables};
 use studio_edge_guest::{Problem, Request, Response};
 use studio_edge_imaging::Limits;
 
@@ -24,24 +25,50 @@ pub const BASE: &str = "/v1/moderation";
 /// The largest request body: an image (see [`Limits`]) plus a blocklist.
 pub const MAX_BODY: u64 = 48 << 20;
 
+/// The Spin variables the worker reads (see the README's Configuration).
+pub const VARIABLES: &[&str] = &["blocklist", "qr_allowed_hosts"];
+
 /// What the worker is configured with at deployment.
 #[derive(Debug, Clone, Default)]
 pub struct Deployment {
-    /// Defaults for every request (`QR_ALLOWED_HOSTS` applied).
+    /// Defaults for every request (`qr_allowed_hosts` applied).
     pub config: ModerationConfig,
-    /// The `BLOCKLIST` variable's entries.
+    /// The `blocklist` variable's entries.
     pub blocklist: Blocklist,
     pub limits: Limits,
 }
 
+/// A deployment the worker cannot serve with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeploymentError {
+    /// Serving without the blocklist or the QR allowlist would pass frames
+    /// the deployment means to flag.
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+    #[error("the blocklist variable is malformed: {0}")]
+    Blocklist(#[from] BlocklistError),
+}
+
+impl DeploymentError {
+    /// The answer to every request while the deployment is broken.
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            Self::Unreadable(unreadable) => unreadable.to_problem(),
+            Self::Blocklist(_) => Problem::internal(self.to_string()),
+        }
+    }
+}
+
 impl Deployment {
-    /// Reads `QR_ALLOWED_HOSTS` (comma-separated) and `BLOCKLIST` (the
-    /// blocklist text form, newline-separated) through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, BlocklistError> {
+    /// From `qr_allowed_hosts` (comma-separated) and `blocklist` (the
+    /// blocklist text form, newline-separated); either not set is empty.
+    pub fn from_variables(variables: &Variables) -> Result<Self, DeploymentError> {
         let config = ModerationConfig::default()
-            .with_allowed_hosts(&var("QR_ALLOWED_HOSTS").unwrap_or_default());
-        let blocklist =
-            Blocklist::parse(&var("BLOCKLIST").unwrap_or_default(), config.min_quality)?;
+            .with_allowed_hosts(variables.get("qr_allowed_hosts")?.unwrap_or_default());
+        let blocklist = Blocklist::parse(
+            variables.get("blocklist")?.unwrap_or_default(),
+            config.min_quality,
+        )?;
         Ok(Self {
             config,
             blocklist,
@@ -366,16 +393,56 @@ mod tests {
     #[test]
     fn deployment_reads_its_variables() {
         let hash = "2d6b1af3a956c529e79ca3d2526fa834d4196c81cedd04de0a26b855fc99b724";
-        let deployment = Deployment::from_vars(|name| match name {
-            "QR_ALLOWED_HOSTS" => Some("shop.example.com, cdn.example.com".to_owned()),
-            "BLOCKLIST" => Some(format!("{hash} one\n{hash},90,two\n")),
-            _ => None,
-        })
-        .unwrap();
+        let variables = Variables::read(VARIABLES, |name| match name {
+            "qr_allowed_hosts" => Ok(Some("shop.example.com, cdn.example.com".to_owned())),
+            "blocklist" => Ok(Some(format!("{hash} one\n{hash},90,two\n"))),
+            _ => Ok(None),
+        });
+        let deployment = Deployment::from_variables(&variables).unwrap();
         assert_eq!(deployment.blocklist.len(), 2);
         assert_eq!(deployment.config.qr_allowed_hosts.len(), 2);
         let response = handle(Request::new("GET", "/v1/moderation"), &deployment);
         let value: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(value["blocklist_entries"], 2);
+    }
+
+    #[test]
+    fn an_unreadable_or_malformed_variable_refuses_to_serve() {
+        let unset = Deployment::from_variables(&Variables::read(VARIABLES, |_| Ok(None))).unwrap();
+        assert_eq!(unset.blocklist.len(), 0);
+        assert!(unset.config.qr_allowed_hosts.is_empty());
+        for name in VARIABLES {
+            let variables = Variables::read(VARIABLES, |n| {
+                if n == *name {
+                    Err("provider error: vault sealed".to_owned())
+                } else {
+                    Ok(None)
+                }
+            });
+            let problem = Deployment::from_variables(&variables)
+                .unwrap_err()
+                .to_problem();
+            assert_eq!(
+                (problem.status, problem.kind.as_str()),
+                (503, "variable-unavailable")
+            );
+            assert!(
+                problem.detail.contains(&format!("the {name} variable")),
+                "{}",
+                problem.detail
+            );
+        }
+        let malformed = Variables::read(VARIABLES, |n| {
+            Ok((n == "blocklist").then(|| "not a hash".to_owned()))
+        });
+        let problem = Deployment::from_variables(&malformed)
+            .unwrap_err()
+            .to_problem();
+        assert_eq!(problem.status, 500);
+        assert!(
+            problem.detail.contains("blocklist variable"),
+            "{}",
+            problem.detail
+        );
     }
 }

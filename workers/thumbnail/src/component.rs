@@ -1,6 +1,8 @@
 //! The component layer: `wasi:http/incoming-handler` onto [`crate::http`],
-//! and the typed `studio:edge/thumbnail` export onto [`crate::render`].
+//! and the typed `studio:edge/thumbnail` export onto [`crate::render`],
+//! both configured from Spin variables.
 
+use studio_edge_guest::variables;
 use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam, WasiFetch};
 
 use crate::options::{
@@ -24,6 +26,7 @@ wit_bindgen::generate!({
         "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
         "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
         "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
+        "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
     },
 });
 
@@ -35,12 +38,16 @@ struct Worker;
 impl exports::wasi::http::incoming_handler::Guest for Worker {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         // The body limit is the source limit; a broken configuration is
-        // reported by `handle_with_env`, after reading within the default.
-        let max_body = http::Config::from_env()
-            .map(|config| config.limits.max_bytes)
-            .unwrap_or(Limits::default().max_bytes);
-        wasi_http::serve(request, out, max_body, |request| {
-            http::handle_with_env(request, &WasiFetch)
+        // reported for the request, after reading within the default.
+        let config = http::Config::from_variables(&variables::read_spin(http::VARIABLES));
+        let max_body = config
+            .as_ref()
+            .map_or(Limits::default().max_bytes, |config| {
+                config.limits.max_bytes
+            });
+        wasi_http::serve(request, out, max_body, |request| match &config {
+            Ok(config) => http::handle(request, config, &WasiFetch),
+            Err(error) => error.to_problem().into_response(),
         });
     }
 }
@@ -54,7 +61,7 @@ impl api::Guest for Worker {
 
     fn transform(source: Vec<u8>, spec: api::ThumbnailSpec) -> Result<EncodedImage, Error> {
         let spec = from_wit(spec).map_err(error_to_wit)?;
-        crate::render(&source, &spec, &limits())
+        crate::render(&source, &spec, &limits()?)
             .map(encoded)
             .map_err(error_to_wit)
     }
@@ -63,10 +70,14 @@ impl api::Guest for Worker {
         source: Vec<u8>,
         specs: Vec<api::ThumbnailSpec>,
     ) -> Vec<Result<EncodedImage, Error>> {
+        let limits = match limits() {
+            Ok(limits) => limits,
+            Err(error) => return specs.iter().map(|_| Err(error.clone())).collect(),
+        };
         let parsed: Vec<Result<crate::ThumbnailSpec, ThumbnailError>> =
             specs.into_iter().map(from_wit).collect();
         let valid: Vec<crate::ThumbnailSpec> = parsed.iter().flatten().cloned().collect();
-        let mut rendered = crate::render_many(&source, &valid, &limits()).into_iter();
+        let mut rendered = crate::render_many(&source, &valid, &limits).into_iter();
         parsed
             .into_iter()
             .map(|spec| match spec {
@@ -83,10 +94,11 @@ impl api::Guest for Worker {
 
 export!(Worker);
 
-fn limits() -> Limits {
-    http::Config::from_env()
-        .map(|config| config.limits)
-        .unwrap_or_default()
+/// The typed calls use the deployment's limits, and refuse to run without
+/// them rather than guess.
+fn limits() -> Result<Limits, Error> {
+    http::source_limits(&variables::read_spin(http::VARIABLES))
+        .map_err(|error| Error::Internal(error.to_string()))
 }
 
 fn encoded(rendered: crate::Rendered) -> EncodedImage {

@@ -4,7 +4,8 @@
 //! * `GET /v1/thumbnail/<signature>/<path options>/<base64url source URL>`
 //!   for CDN transform routes: the source is fetched from an allowed host,
 //!   the signature checked first (see [`crate::signing`]); `unsafe` in place
-//!   of a signature works only when no key is configured.
+//!   of a signature works only when no key is configured, and neither is
+//!   served (503) when the key cannot be read.
 //!
 //! Responses carry `Content-Type`, a strong `ETag` (SHA-256 of the output),
 //! `Vary: Accept` when the format was negotiated, and on signed GET routes
@@ -14,6 +15,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use studio_edge_guest::variables::{Unreadable, Variables};
 use studio_edge_guest::{Fetch, FetchError, Problem, Request, Response};
 use studio_edge_imaging::Limits;
 
@@ -24,11 +26,31 @@ use crate::signing::{BadHex, SigningKey};
 /// The route prefix.
 pub const ROUTE: &str = "/v1/thumbnail";
 
-/// Deployment configuration, read from the environment.
+/// The Spin variables the worker reads (see the README's Configuration).
+pub const VARIABLES: &[&str] = &[
+    "signing_key",
+    "signing_salt",
+    "max_source_bytes",
+    "max_source_pixels",
+];
+
+/// Whether GET transform routes need a signature.
+#[derive(Debug, Clone, Default)]
+pub enum Signing {
+    /// No key configured: only `unsafe` URLs are served.
+    #[default]
+    Off,
+    /// Only URLs signed with this key are served.
+    Required(SigningKey),
+    /// The key or salt could not be read: no transform route is served,
+    /// signed or not, since either answer could be the wrong one.
+    Unavailable(Unreadable),
+}
+
+/// Deployment configuration, from the worker's variables.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// `None`: signing disabled, `unsafe` URLs accepted.
-    pub signing: Option<SigningKey>,
+    pub signing: Signing,
     pub limits: Limits,
 }
 
@@ -37,34 +59,67 @@ pub struct Config {
 pub enum ConfigError {
     #[error(transparent)]
     BadHex(#[from] BadHex),
-    #[error("{0} is not a positive integer")]
+    #[error("the {0} variable is not a positive integer")]
     BadLimit(&'static str),
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+}
+
+impl ConfigError {
+    /// The answer to every request while the configuration is broken (the
+    /// key is never echoed).
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            Self::Unreadable(unreadable) => unreadable.to_problem(),
+            other => Problem::internal(format!("worker misconfigured: {other}")),
+        }
+    }
 }
 
 impl Config {
-    /// From `SIGNING_KEY` and `SIGNING_SALT` (hex; an empty key disables
-    /// signing) and optionally `MAX_SOURCE_BYTES` and `MAX_SOURCE_PIXELS`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |name: &str| std::env::var(name).unwrap_or_default();
-        let limit = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match var(name).trim() {
-                "" => Ok(default),
-                text => text
-                    .parse()
-                    .ok()
-                    .filter(|&v| v > 0)
-                    .ok_or(ConfigError::BadLimit(name)),
-            }
-        };
-        let defaults = Limits::default();
+    /// From `signing_key` and `signing_salt` (hex; a key that is not set
+    /// disables signing) and optionally `max_source_bytes` and
+    /// `max_source_pixels`.
+    pub fn from_variables(variables: &Variables) -> Result<Self, ConfigError> {
         Ok(Self {
-            signing: SigningKey::from_hex(&var("SIGNING_KEY"), &var("SIGNING_SALT"))?,
-            limits: Limits {
-                max_bytes: limit("MAX_SOURCE_BYTES", defaults.max_bytes)?,
-                max_pixels: limit("MAX_SOURCE_PIXELS", defaults.max_pixels)?,
-            },
+            signing: signing(variables)?,
+            limits: source_limits(variables)?,
         })
     }
+}
+
+/// The source limits alone (all the typed export needs): `max_source_bytes`
+/// and `max_source_pixels`, each the default when not set.
+pub fn source_limits(variables: &Variables) -> Result<Limits, ConfigError> {
+    let limit = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+        match variables.get(name)? {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or(ConfigError::BadLimit(name)),
+        }
+    };
+    let defaults = Limits::default();
+    Ok(Limits {
+        max_bytes: limit("max_source_bytes", defaults.max_bytes)?,
+        max_pixels: limit("max_source_pixels", defaults.max_pixels)?,
+    })
+}
+
+fn signing(variables: &Variables) -> Result<Signing, BadHex> {
+    let key = match variables.get("signing_key") {
+        Ok(None) => return Ok(Signing::Off),
+        Ok(Some(key)) => key,
+        Err(unreadable) => return Ok(Signing::Unavailable(unreadable)),
+    };
+    let salt = match variables.get("signing_salt") {
+        Ok(salt) => salt.unwrap_or_default(),
+        Err(unreadable) => return Ok(Signing::Unavailable(unreadable)),
+    };
+    Ok(SigningKey::from_hex(key, salt)?.map_or(Signing::Off, Signing::Required))
 }
 
 /// Serves one request.
@@ -85,15 +140,6 @@ pub fn handle(request: Request, config: &Config, fetch: &dyn Fetch) -> Response 
     result.unwrap_or_else(Problem::into_response)
 }
 
-/// `handle` with the configuration from the environment; a broken
-/// configuration is a 500 for every request (the key is never echoed).
-pub fn handle_with_env(request: Request, fetch: &dyn Fetch) -> Response {
-    match Config::from_env() {
-        Ok(config) => handle(request, &config, fetch),
-        Err(error) => Problem::internal(format!("worker misconfigured: {error}")).into_response(),
-    }
-}
-
 fn post(request: &Request, config: &Config) -> Result<Response, Problem> {
     let spec = negotiating(parse_options(request.query())?, request);
     let rendered = render(&request.body, &spec, &config.limits)?;
@@ -110,16 +156,17 @@ fn get(request: &Request, config: &Config, fetch: &dyn Fetch) -> Result<Response
             Problem::not_found("transform routes are /v1/thumbnail/<signature>/<options>/<source>")
         })?;
     let signed = match (&config.signing, signature) {
-        (None, "unsafe") => false,
-        (None, _) => {
+        (Signing::Unavailable(unreadable), _) => return Err(unreadable.to_problem()),
+        (Signing::Off, "unsafe") => false,
+        (Signing::Off, _) => {
             return Err(forbidden(
                 "no signing key is configured: use `unsafe` in place of the signature",
             ));
         }
-        (Some(_), "unsafe") => {
+        (Signing::Required(_), "unsafe") => {
             return Err(forbidden("this deployment requires signed URLs"));
         }
-        (Some(key), signature) => {
+        (Signing::Required(key), signature) => {
             if !key.verify(signature, signed_path) {
                 return Err(forbidden("the signature does not match the path"));
             }
@@ -249,11 +296,32 @@ mod tests {
         }
     }
 
+    fn key() -> SigningKey {
+        SigningKey::from_hex("0123456789abcdef", "feedface")
+            .unwrap()
+            .unwrap()
+    }
+
     fn keyed() -> Config {
         Config {
-            signing: SigningKey::from_hex("0123456789abcdef", "feedface").unwrap(),
+            signing: Signing::Required(key()),
             ..Config::default()
         }
+    }
+
+    /// The configuration from variables `pairs` (name, value); a value
+    /// starting with `!` is the reason the variable cannot be read.
+    fn configured(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let variables = Variables::read(VARIABLES, |name| {
+            match pairs.iter().find(|(n, _)| *n == name) {
+                None => Ok(None),
+                Some((_, value)) => match value.strip_prefix('!') {
+                    Some(reason) => Err(reason.to_owned()),
+                    None => Ok(Some((*value).to_owned())),
+                },
+            }
+        });
+        Config::from_variables(&variables)
     }
 
     fn problem_type(response: &Response) -> String {
@@ -377,7 +445,7 @@ mod tests {
     #[test]
     fn signed_routes() {
         let config = keyed();
-        let key = config.signing.clone().unwrap();
+        let key = key();
         let path = transform_path("w:40,h:40,fit:cover,g:sm", SOURCE);
         let signature = key.sign(&path);
         let good = handle(
@@ -447,11 +515,76 @@ mod tests {
     }
 
     #[test]
-    fn config_from_hex() {
-        assert!(Config::default().signing.is_none());
+    fn config_from_variables() {
+        let config = configured(&[]).unwrap();
+        assert!(matches!(config.signing, Signing::Off));
+        assert_eq!(config.limits, Limits::default());
+        let blank = configured(&[("signing_key", " "), ("signing_salt", "!unused")]).unwrap();
+        assert!(matches!(blank.signing, Signing::Off));
+        let keyed = configured(&[
+            ("signing_key", "0123456789abcdef"),
+            ("signing_salt", "feedface"),
+            ("max_source_bytes", "1000"),
+        ])
+        .unwrap();
+        let Signing::Required(key) = keyed.signing else {
+            panic!("signing is on");
+        };
+        assert!(key.verify(&self::key().sign("/-/x"), "/-/x"));
+        assert_eq!(keyed.limits.max_bytes, 1000);
+        assert_eq!(keyed.limits.max_pixels, Limits::default().max_pixels);
+
+        let bad_hex = configured(&[("signing_key", "xyz")]).unwrap_err();
         assert_eq!(
-            SigningKey::from_hex("xyz", "").unwrap_err().to_string(),
-            "SIGNING_KEY is not a hex string"
+            bad_hex.to_string(),
+            "the signing_key variable is not a hex string"
         );
+        assert_eq!(bad_hex.to_problem().status, 500);
+        let bad_limit = configured(&[("max_source_pixels", "0")]).unwrap_err();
+        assert_eq!(bad_limit, ConfigError::BadLimit("max_source_pixels"));
+        let unreadable_limit = configured(&[("max_source_bytes", "!provider error: down")])
+            .unwrap_err()
+            .to_problem();
+        assert_eq!(unreadable_limit.status, 503);
+        assert!(unreadable_limit.detail.contains("max_source_bytes"));
+    }
+
+    /// A key that cannot be read closes both transform routes: serving
+    /// `unsafe` URLs could bypass the deployment's signing, and no
+    /// signature can be checked. POST needs no key and still works.
+    #[test]
+    fn an_unreadable_key_fails_closed() {
+        for broken in [
+            &[("signing_key", "!provider error: vault unreachable")][..],
+            &[
+                ("signing_key", "0123456789abcdef"),
+                ("signing_salt", "!timed out"),
+            ][..],
+        ] {
+            let config = configured(broken).unwrap();
+            let name = broken.last().unwrap().0;
+            let path = transform_path("w:40,f:png", SOURCE);
+            let signature = key().sign(&path);
+            for segment in ["unsafe", signature.as_str()] {
+                let response = handle(
+                    Request::new("GET", &format!("/v1/thumbnail/{segment}{path}")),
+                    &config,
+                    &fetcher(),
+                );
+                assert_eq!(response.status, 503);
+                assert_eq!(
+                    problem_type(&response),
+                    "urn:studio-edge:problem:variable-unavailable"
+                );
+                let detail = String::from_utf8_lossy(&response.body).into_owned();
+                assert!(detail.contains(&format!("the {name} variable")), "{detail}");
+            }
+            let post = handle(
+                Request::new("POST", "/v1/thumbnail?w=40").with_body(source_png()),
+                &config,
+                &fetcher(),
+            );
+            assert_eq!(post.status, 200);
+        }
     }
 }

@@ -27,7 +27,7 @@ impl std::fmt::Debug for SigningKey {
 
 /// The configured key or salt is not a hex string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0} is not a hex string")]
+#[error("the {0} variable is not a hex string")]
 pub struct BadHex(pub &'static str);
 
 impl SigningKey {
@@ -39,8 +39,8 @@ impl SigningKey {
             return Ok(None);
         }
         Ok(Some(Self {
-            key: hex_decode(key).ok_or(BadHex("SIGNING_KEY"))?,
-            salt: hex_decode(salt.trim()).ok_or(BadHex("SIGNING_SALT"))?,
+            key: hex_decode(key).ok_or(BadHex("signing_key"))?,
+            salt: hex_decode(salt.trim()).ok_or(BadHex("signing_salt"))?,
         }))
     }
 
@@ -103,11 +103,11 @@ mod tests {
         assert!(SigningKey::from_hex("", "").unwrap().is_none());
         assert_eq!(
             SigningKey::from_hex("abc", "").unwrap_err(),
-            BadHex("SIGNING_KEY")
+            BadHex("signing_key")
         );
         assert_eq!(
             SigningKey::from_hex("abcd", "zz").unwrap_err(),
-            BadHex("SIGNING_SALT")
+            BadHex("signing_salt")
         );
         assert!(!format!("{:?}", SigningKey::from_hex("abcd", "").unwrap()).contains("ab"));
     }
