@@ -9,25 +9,11 @@ use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam, Wasi
 use crate::shield::{Shield, ShieldStore};
 use crate::timestamp::Timestamp;
 
-wit_bindgen::generate!({
-    world: "cart-worker",
-    path: "../../wit",
-    with: {
-        "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
-        "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,
-        "wasi:io/error@0.2.0": studio_edge_guest::wasi_http::wasi::io::error,
-        "wasi:io/poll@0.2.0": studio_edge_guest::wasi_http::wasi::io::poll,
-        "wasi:io/streams@0.2.0": studio_edge_guest::wasi_http::wasi::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::monotonic_clock,
-        "wasi:clocks/wall-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::wall_clock,
-        "wasi:random/random@0.2.0": studio_edge_guest::wasi_http::wasi::random::random,
-        "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
-        "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
-        "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
-        "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
-        "fermyon:spin/key-value@2.0.0": generate,
-    },
-});
+studio_edge_guest::generate_worker!(
+    "cart-worker",
+    "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
+    "fermyon:spin/key-value@2.0.0": generate,
+);
 
 use fermyon::spin::key_value::Store;
 

@@ -12,23 +12,7 @@ use crate::lut::Interpolation;
 use crate::ops::ColorOps;
 use crate::white_balance::WhiteBalance;
 
-wit_bindgen::generate!({
-    world: "color-worker",
-    path: "../../wit",
-    with: {
-        "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
-        "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,
-        "wasi:io/error@0.2.0": studio_edge_guest::wasi_http::wasi::io::error,
-        "wasi:io/poll@0.2.0": studio_edge_guest::wasi_http::wasi::io::poll,
-        "wasi:io/streams@0.2.0": studio_edge_guest::wasi_http::wasi::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::monotonic_clock,
-        "wasi:clocks/wall-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::wall_clock,
-        "wasi:random/random@0.2.0": studio_edge_guest::wasi_http::wasi::random::random,
-        "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
-        "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
-        "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
-    },
-});
+studio_edge_guest::generate_worker!("color-worker");
 
 use exports::studio::edge::color::{
     self as api, ColorOps as WitOps, Corrected, EncodedImage, Error,

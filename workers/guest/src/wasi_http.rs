@@ -10,6 +10,45 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+/// Generates a worker world's bindings (`world` in the repository's `wit/`)
+/// on top of this crate's, so that [`serve`] and [`WasiFetch`] work on
+/// them: the WASI and `wasi:http` interfaces map onto this crate's types,
+/// and the extra `"interface": path` pairs follow (e.g. Spin's variables
+/// onto this crate's, or `generate` for an interface of the worker's own).
+/// The paths name this crate `studio_edge_guest` (wit-bindgen does not take
+/// `$crate`), as every worker depends on it.
+///
+/// ```ignore
+/// studio_edge_guest::generate_worker!(
+///     "cart-worker",
+///     "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
+///     "fermyon:spin/key-value@2.0.0": generate,
+/// );
+/// ```
+#[macro_export]
+macro_rules! generate_worker {
+    ($world:literal $(, $key:literal : $($value:ident)::+)* $(,)?) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: "../../wit",
+            with: {
+                "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
+                "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,
+                "wasi:io/error@0.2.0": studio_edge_guest::wasi_http::wasi::io::error,
+                "wasi:io/poll@0.2.0": studio_edge_guest::wasi_http::wasi::io::poll,
+                "wasi:io/streams@0.2.0": studio_edge_guest::wasi_http::wasi::io::streams,
+                "wasi:clocks/monotonic-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::monotonic_clock,
+                "wasi:clocks/wall-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::wall_clock,
+                "wasi:random/random@0.2.0": studio_edge_guest::wasi_http::wasi::random::random,
+                "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
+                "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
+                "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
+                $($key: $($value)::+,)*
+            },
+        });
+    };
+}
+
 use wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
     Scheme,
