@@ -532,6 +532,61 @@ fn cart_worker_under_the_host_reserves_and_confirms_through_the_origin() {
     cart_flow(&edge.url(""), &origin_url);
 }
 
+/// The origin's count of reservations it answered sold out.
+fn sold_out_at_origin(base: &str) -> u64 {
+    let metrics = get(&format!("{base}/metrics")).text();
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "studio_edge_orders_commands_total{command=\"reserve\",outcome=\"sold-out\"} ",
+            )
+        })
+        .map_or(0, |n| n.parse().expect("a counter"))
+}
+
+#[test]
+fn cart_reaches_its_own_host_through_self_and_shields_sold_out_drops() {
+    // The repository's arrangement: the cart's origin is `http://self`,
+    // the orders service of the host that runs it, whatever its port.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = std::fs::read_to_string(write_cart_manifest(dir.path()))
+        .expect("manifest")
+        .replace(
+            "cart_origin_url = { required = true }",
+            "cart_origin_url = { default = \"http://self\" }",
+        )
+        .replace(
+            "allowed_outbound_hosts = [\"http://127.0.0.1:*\"]",
+            "allowed_outbound_hosts = [\"http://self\"]\nkey_value_stores = [\"default\"]",
+        );
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+    let host = Host::start(&path, &[], &[]);
+    let base = host.url("");
+    let drop_id = create_drop(&base, 1, json!({}));
+    let reserve = format!("{base}/v1/cart/reserve");
+    let held = post_json(&reserve, Some("s-1"), &reservation_body(&drop_id, "viewer-1", 1));
+    assert_eq!(held.status, 201, "{}", held.text());
+    post_json(&reserve, Some("s-2"), &reservation_body(&drop_id, "viewer-2", 1))
+        .assert_problem(409, "sold-out");
+    assert_eq!(sold_out_at_origin(&base), 1);
+
+    // Within the next second the edge answers from its key-value store.
+    let shielded_at = Instant::now();
+    post_json(&reserve, Some("s-3"), &reservation_body(&drop_id, "viewer-3", 1))
+        .assert_problem(409, "sold-out");
+    if shielded_at.elapsed() < Duration::from_millis(900) {
+        assert_eq!(sold_out_at_origin(&base), 1, "the edge asked the origin again");
+    }
+    // Past it, the origin is asked again (never a success from the cache).
+    std::thread::sleep(Duration::from_millis(1100));
+    post_json(&reserve, Some("s-4"), &reservation_body(&drop_id, "viewer-4", 1))
+        .assert_problem(409, "sold-out");
+    let asked = sold_out_at_origin(&base);
+    assert!((2..=3).contains(&asked), "origin sold-out count {asked}");
+}
+
 #[test]
 fn cart_worker_under_wasmtime_serve_reserves_and_confirms_through_the_origin() {
     let dir = tempfile::tempdir().expect("temp dir");
