@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use studio_edge::runtime::{GuestConfig, Runtime, RuntimeConfig};
 use studio_edge::typed::color::{Assets, ColorComponent};
-use studio_edge_color::assets::{Assets as NativeAssets, Uploads};
+use studio_edge_color::assets::{Assets as NativeAssets, Sources, Uploads};
 use studio_edge_color::image::LinearImage;
 use studio_edge_color::imaging::{self, Limits};
 use studio_edge_color::ops::ColorOps;
@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("decode+wb+lut+encode 1080p JPEG/native", |b| {
         b.iter(|| {
-            let assets = NativeAssets::resolve(&ops, uploads, None).unwrap();
+            let assets = NativeAssets::resolve(&ops, uploads, Sources::default()).unwrap();
             pipeline::correct(black_box(&frame), &ops, &assets, &Limits::default()).unwrap()
         })
     });
@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     // The steps on their own, natively, to see where the time goes.
-    let assets = NativeAssets::resolve(&ops, uploads, None).unwrap();
+    let assets = NativeAssets::resolve(&ops, uploads, Sources::default()).unwrap();
     let decoded = pipeline::colour_manage(&frame, &Limits::default())
         .unwrap()
         .image;

@@ -16,7 +16,7 @@ mkdir -p "$DATA"
 STREAM="demo-$(date +%s)"
 KEY=$("$BIN" streams --data-dir "$DATA" create "$STREAM" --color 'wb=auto&lut=warm')
 
-"$BIN" up --manifest "$ROOT/spin.toml" --data-dir "$DATA" --listen 127.0.0.1:3000 &
+"$BIN" up -f "$ROOT/spin.toml" --data-dir "$DATA" --listen 127.0.0.1:3000 &
 HOST_PID=$!
 trap 'kill $HOST_PID 2>/dev/null' EXIT
 until curl -sf -o /dev/null http://127.0.0.1:3000/metrics; do sleep 0.5; done
