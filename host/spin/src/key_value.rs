@@ -59,10 +59,22 @@ pub struct Store {
 
 enum Backend {
     Sqlite(Arc<Mutex<rusqlite::Connection>>),
-    Redis {
-        client: redis::Client,
-        connection: OnceCell<redis::aio::MultiplexedConnection>,
-    },
+    Redis(Box<RedisBackend>),
+}
+
+struct RedisBackend {
+    client: redis::Client,
+    connection: OnceCell<redis::aio::MultiplexedConnection>,
+}
+
+impl RedisBackend {
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+        self.connection
+            .get_or_try_init(|| self.client.get_multiplexed_async_connection())
+            .await
+            .cloned()
+            .map_err(store_error)
+    }
 }
 
 impl Store {
@@ -95,10 +107,10 @@ impl Store {
         let client = redis::Client::open(url).map_err(store_error)?;
         Ok(Self {
             label: label.to_owned(),
-            backend: Backend::Redis {
+            backend: Backend::Redis(Box::new(RedisBackend {
                 client,
                 connection: OnceCell::new(),
-            },
+            })),
         })
     }
 
@@ -121,22 +133,11 @@ impl Store {
         .map_err(store_error)
     }
 
-    async fn redis_connection(
-        client: &redis::Client,
-        connection: &OnceCell<redis::aio::MultiplexedConnection>,
-    ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
-        connection
-            .get_or_try_init(|| client.get_multiplexed_async_connection())
-            .await
-            .cloned()
-            .map_err(store_error)
-    }
-
     async fn query<R: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<R, StoreError> {
-        let Backend::Redis { client, connection } = &self.backend else {
+        let Backend::Redis(redis) = &self.backend else {
             unreachable!("only called on Redis stores");
         };
-        let mut connection = Self::redis_connection(client, connection).await?;
+        let mut connection = redis.connection().await?;
         command
             .query_async(&mut connection)
             .await
@@ -152,7 +153,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => self.query(redis::Cmd::get(key)).await,
+            Backend::Redis(_) => self.query(redis::Cmd::get(key)).await,
         }
     }
 
@@ -165,7 +166,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => self.query(redis::Cmd::set(key, value)).await,
+            Backend::Redis(_) => self.query(redis::Cmd::set(key, value)).await,
         }
     }
 
@@ -182,14 +183,14 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => self.query::<i64>(redis::Cmd::del(key)).await.map(drop),
+            Backend::Redis(_) => self.query::<i64>(redis::Cmd::del(key)).await.map(drop),
         }
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(self.get(key).await?.is_some()),
-            Backend::Redis { .. } => self.query(redis::Cmd::exists(key)).await,
+            Backend::Redis(_) => self.query(redis::Cmd::exists(key)).await,
         }
     }
 
@@ -206,7 +207,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => self.query(redis::Cmd::keys("*")).await,
+            Backend::Redis(_) => self.query(redis::Cmd::keys("*")).await,
         }
     }
 
@@ -239,7 +240,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => self.query(redis::Cmd::incr(key, delta)).await,
+            Backend::Redis(_) => self.query(redis::Cmd::incr(key, delta)).await,
         }
     }
 
@@ -266,7 +267,7 @@ impl Store {
                 })
                 .await
             }
-            Backend::Redis { .. } => {
+            Backend::Redis(redis) => {
                 // Compared and set inside the server, so no other client
                 // can write between the two.
                 let script = redis::Script::new(
@@ -278,10 +279,7 @@ impl Store {
                      end
                      return 0",
                 );
-                let Backend::Redis { client, connection } = &self.backend else {
-                    unreachable!();
-                };
-                let mut connection = Self::redis_connection(client, connection).await?;
+                let mut connection = redis.connection().await?;
                 let mut invocation = script.key(key);
                 invocation
                     .arg(if expected.is_some() { "1" } else { "0" })
