@@ -28,9 +28,15 @@ wit_bindgen::generate!({
 #[macro_export]
 macro_rules! generate_worker {
     ($world:literal $(, $key:literal : $($value:ident)::+)* $(,)?) => {
+        $crate::generate_worker!(
+            $world in "../../wit" $(, $key : $($value)::+)*
+        );
+    };
+    // `in "path"`: the `wit/` directory from a crate elsewhere in the tree.
+    ($world:literal in $wit:literal $(, $key:literal : $($value:ident)::+)* $(,)?) => {
         wit_bindgen::generate!({
             world: $world,
-            path: "../../wit",
+            path: $wit,
             with: {
                 "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
                 "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,

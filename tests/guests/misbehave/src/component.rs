@@ -2,24 +2,10 @@
 
 use studio_edge_guest::wasi_http::{self, IncomingRequest, ResponseOutparam, WasiFetch};
 
-wit_bindgen::generate!({
-    world: "thumbnail-worker",
-    path: "../../../wit",
-    with: {
-        "wasi:http/types@0.2.0": studio_edge_guest::wasi_http::wasi::http::types,
-        "wasi:http/outgoing-handler@0.2.0": studio_edge_guest::wasi_http::wasi::http::outgoing_handler,
-        "wasi:io/error@0.2.0": studio_edge_guest::wasi_http::wasi::io::error,
-        "wasi:io/poll@0.2.0": studio_edge_guest::wasi_http::wasi::io::poll,
-        "wasi:io/streams@0.2.0": studio_edge_guest::wasi_http::wasi::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::monotonic_clock,
-        "wasi:clocks/wall-clock@0.2.0": studio_edge_guest::wasi_http::wasi::clocks::wall_clock,
-        "wasi:random/random@0.2.0": studio_edge_guest::wasi_http::wasi::random::random,
-        "wasi:cli/stdout@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdout,
-        "wasi:cli/stderr@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stderr,
-        "wasi:cli/stdin@0.2.0": studio_edge_guest::wasi_http::wasi::cli::stdin,
-        "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
-    },
-});
+studio_edge_guest::generate_worker!(
+    "thumbnail-worker" in "../../../wit",
+    "fermyon:spin/variables@2.0.0": studio_edge_guest::wasi_http::fermyon::spin::variables,
+);
 
 use exports::studio::edge::thumbnail::{
     self as api, EncodedImage, Error, Fit, Gravity, OutputFormat, Rgba, ThumbnailSpec,
