@@ -7,5 +7,5 @@ ensure_rust_targets
 ensure_wasmtime_cli
 ensure_postgres
 build_workers
-cargo build --release --target wasm32-wasip2 -p misbehave-guest
+cargo build --release --target wasm32-wasip2 -p misbehave-guest -p spin-app-guest
 cargo test --workspace --locked --no-fail-fast

@@ -48,7 +48,7 @@
 //! the Wagi executor, private routes, a trigger `base` other than `/`) are
 //! refused at startup by name rather than silently ignored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -373,7 +373,6 @@ impl Manifest {
         for (id, component) in &self.components {
             self.validate_component(id, component)?;
         }
-        let mut seen_routes = BTreeSet::new();
         for (index, trigger) in self.routes.iter().enumerate() {
             let key = format!("trigger.http[{index}]");
             let route = trigger_route(&key, trigger)?;
@@ -393,16 +392,10 @@ impl Manifest {
                     ));
                 }
             }
-            let pattern = RoutePattern::parse(route).map_err(|source| ManifestError::Route {
+            RoutePattern::parse(route).map_err(|source| ManifestError::Route {
                 key: format!("{key}.route"),
                 source,
             })?;
-            if !seen_routes.insert(pattern.to_string()) {
-                return Err(invalid(
-                    format!("{key}.route"),
-                    format!("route {route:?} is declared twice"),
-                ));
-            }
         }
         Ok(())
     }
@@ -1041,10 +1034,14 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_routes_are_refused() {
+    fn a_route_declared_twice_is_served_by_the_last_declaration() {
         let text = BASE.replace("route = \"/health\"", "route = \"/v1/thumb/...\"");
-        let message = parse(&text).unwrap_err().to_string();
-        assert!(message.contains("trigger.http[1].route"), "{message}");
+        let app = parse(&text)
+            .unwrap()
+            .resolve(env(&[("salt", "s")]))
+            .unwrap();
+        assert_eq!(app.router.route("/v1/thumb/x").unwrap().component, "thumb");
+        assert_eq!(app.router.routes().count(), 2);
     }
 
     #[test]

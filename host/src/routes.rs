@@ -1,9 +1,11 @@
 //! HTTP trigger routes as Spin reads them: `/path` matches exactly that path,
 //! `/path/...` matches `/path` and everything below it, `/...` matches
 //! everything, and a `:name` segment matches any one segment (its value
-//! reaches the component as `spin-path-match-<name>`). An exact route wins
-//! over any wildcard; then the route with more segments wins, then the one
-//! with more literal segments.
+//! reaches the component as `spin-path-match-<name>`). As Spin's router
+//! decides, routes are compared segment by segment and the first
+//! difference picks the winner: a literal segment beats a `:name`, which
+//! beats the end of an exact route, which beats a trailing `/...`. A route
+//! declared twice is served by its last declaration, as in Spin.
 //!
 //! ```
 //! use studio_edge::routes::Router;
@@ -29,8 +31,6 @@ use std::fmt;
 pub enum RouterError {
     #[error("route {route:?}: {reason}")]
     Invalid { route: String, reason: &'static str },
-    #[error("route {0:?} is declared twice")]
-    Duplicate(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,15 +128,17 @@ impl RoutePattern {
         matches!(rest, "" | "/").then(|| (String::new(), captures))
     }
 
-    /// Higher ranks win: exact over wildcard, then more segments, then
-    /// more literal segments.
-    fn rank(&self) -> (bool, usize, usize) {
-        let literals = self
-            .segments
+    /// Higher ranks win, compared segment by segment: literal 3, `:name`
+    /// 2, then the end of an exact route 1 or a trailing `/...` 0.
+    fn rank(&self) -> Vec<u8> {
+        self.segments
             .iter()
-            .filter(|s| matches!(s, Segment::Literal(_)))
-            .count();
-        (!self.wildcard, self.segments.len(), literals)
+            .map(|segment| match segment {
+                Segment::Literal(_) => 3,
+                Segment::Named(_) => 2,
+            })
+            .chain([u8::from(!self.wildcard)])
+            .collect()
     }
 }
 
@@ -175,17 +177,28 @@ pub struct RouteMatch<'r> {
 }
 
 impl Router {
-    /// Adds `route` for `component`; the same route twice is an error.
+    /// Adds `route` for `component`. A route declared again shadows the
+    /// earlier declaration (logged, as Spin does).
     pub fn add(&mut self, route: &str, component: &str) -> Result<(), RouterError> {
         let pattern = RoutePattern::parse(route)?;
-        if self.routes.iter().any(|(existing, _)| *existing == pattern) {
-            return Err(RouterError::Duplicate(route.to_owned()));
+        if let Some((_, earlier)) = self
+            .routes
+            .iter()
+            .find(|(existing, _)| *existing == pattern)
+        {
+            tracing::warn!(
+                route,
+                unreachable = %earlier,
+                served_by = component,
+                "route declared twice: the last declaration serves it"
+            );
         }
         self.routes.push((pattern, component.to_owned()));
         Ok(())
     }
 
-    /// The most specific route matching `path` (a path without query).
+    /// The most specific route matching `path` (a path without query); of
+    /// equal routes, the last declared.
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
         self.routes
             .iter()
@@ -278,6 +291,11 @@ mod tests {
             ]
         );
         assert_eq!(r.route("/base/fixed/y").unwrap().component, "fixed");
+        // The first differing segment decides: a literal beats a `:name`,
+        // even when the literal's route ends in a wildcard.
+        let r2 = router(&[("/item/:sku", "sku"), ("/item/special/...", "special")]);
+        assert_eq!(r2.route("/item/special").unwrap().component, "special");
+        assert_eq!(r2.route("/item/other").unwrap().component, "sku");
         assert_eq!(r.route("/base/other/y").unwrap().component, "shape");
         assert_eq!(r.route("/items/7").unwrap().captures[0].1, "7");
         assert!(r.route("/items/7/more").is_none());
@@ -303,9 +321,13 @@ mod tests {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
         let mut r = router(&[("/a/...", "a")]);
+        r.add("/a/", "exact").unwrap();
+        r.add("/a/...", "b").unwrap();
         assert_eq!(
-            r.add("/a/...", "b"),
-            Err(RouterError::Duplicate("/a/...".into()))
+            target(&r, "/a/x").unwrap().0,
+            "b",
+            "the last declaration serves"
         );
+        assert_eq!(target(&r, "/a").unwrap().0, "exact");
     }
 }

@@ -8,4 +8,5 @@ mod host;
 mod ingest;
 mod moderation;
 mod orders;
+mod spin_app;
 mod thumbnail;

@@ -566,23 +566,43 @@ fn cart_reaches_its_own_host_through_self_and_shields_sold_out_drops() {
     let base = host.url("");
     let drop_id = create_drop(&base, 1, json!({}));
     let reserve = format!("{base}/v1/cart/reserve");
-    let held = post_json(&reserve, Some("s-1"), &reservation_body(&drop_id, "viewer-1", 1));
+    let held = post_json(
+        &reserve,
+        Some("s-1"),
+        &reservation_body(&drop_id, "viewer-1", 1),
+    );
     assert_eq!(held.status, 201, "{}", held.text());
-    post_json(&reserve, Some("s-2"), &reservation_body(&drop_id, "viewer-2", 1))
-        .assert_problem(409, "sold-out");
+    post_json(
+        &reserve,
+        Some("s-2"),
+        &reservation_body(&drop_id, "viewer-2", 1),
+    )
+    .assert_problem(409, "sold-out");
     assert_eq!(sold_out_at_origin(&base), 1);
 
     // Within the next second the edge answers from its key-value store.
     let shielded_at = Instant::now();
-    post_json(&reserve, Some("s-3"), &reservation_body(&drop_id, "viewer-3", 1))
-        .assert_problem(409, "sold-out");
+    post_json(
+        &reserve,
+        Some("s-3"),
+        &reservation_body(&drop_id, "viewer-3", 1),
+    )
+    .assert_problem(409, "sold-out");
     if shielded_at.elapsed() < Duration::from_millis(900) {
-        assert_eq!(sold_out_at_origin(&base), 1, "the edge asked the origin again");
+        assert_eq!(
+            sold_out_at_origin(&base),
+            1,
+            "the edge asked the origin again"
+        );
     }
     // Past it, the origin is asked again (never a success from the cache).
     std::thread::sleep(Duration::from_millis(1100));
-    post_json(&reserve, Some("s-4"), &reservation_body(&drop_id, "viewer-4", 1))
-        .assert_problem(409, "sold-out");
+    post_json(
+        &reserve,
+        Some("s-4"),
+        &reservation_body(&drop_id, "viewer-4", 1),
+    )
+    .assert_problem(409, "sold-out");
     let asked = sold_out_at_origin(&base);
     assert!((2..=3).contains(&asked), "origin sold-out count {asked}");
 }

@@ -148,10 +148,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(connection) => {
                 let (label, key) = (self.label.clone(), key.to_owned());
-                Self::on_sqlite(connection, move |c| {
-                    read_value(c, &label, &key)
-                })
-                .await
+                Self::on_sqlite(connection, move |c| read_value(c, &label, &key)).await
             }
             Backend::Redis(_) => self.query(redis::Cmd::get(key)).await,
         }
@@ -161,10 +158,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(connection) => {
                 let (label, key) = (self.label.clone(), key.to_owned());
-                Self::on_sqlite(connection, move |c| {
-                    write_value(c, &label, &key, &value)
-                })
-                .await
+                Self::on_sqlite(connection, move |c| write_value(c, &label, &key, &value)).await
             }
             Backend::Redis(_) => self.query(redis::Cmd::set(key, value)).await,
         }
@@ -201,9 +195,7 @@ impl Store {
                 Self::on_sqlite(connection, move |c| {
                     let mut statement =
                         c.prepare("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
-                    statement
-                        .query_map([&label], |row| row.get(0))?
-                        .collect()
+                    statement.query_map([&label], |row| row.get(0))?.collect()
                 })
                 .await
             }
@@ -516,11 +508,7 @@ impl atomics::Host for SpinCtxView<'_> {
         store.increment(&key, delta).await.map_err(wasi_error)
     }
 
-    async fn swap(
-        &mut self,
-        cas: Resource<Cas>,
-        value: Vec<u8>,
-    ) -> Result<(), atomics::CasError> {
+    async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), atomics::CasError> {
         let cas = self
             .table
             .delete(cas)
@@ -641,24 +629,32 @@ mod tests {
         store.delete("n").await.unwrap();
         assert_eq!(store.increment("n", 5).await.unwrap(), 5);
         assert_eq!(store.increment("n", -2).await.unwrap(), 3);
-        assert!(!store
-            .compare_and_swap("k", Some(b"v1".to_vec()), b"x".to_vec())
-            .await
-            .unwrap());
-        assert!(store
-            .compare_and_swap("k", Some(b"v2".to_vec()), b"v3".to_vec())
-            .await
-            .unwrap());
+        assert!(
+            !store
+                .compare_and_swap("k", Some(b"v1".to_vec()), b"x".to_vec())
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap("k", Some(b"v2".to_vec()), b"v3".to_vec())
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v3"[..]));
         store.delete("fresh").await.unwrap();
-        assert!(store
-            .compare_and_swap("fresh", None, b"1".to_vec())
-            .await
-            .unwrap());
-        assert!(!store
-            .compare_and_swap("fresh", None, b"2".to_vec())
-            .await
-            .unwrap());
+        assert!(
+            store
+                .compare_and_swap("fresh", None, b"1".to_vec())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap("fresh", None, b"2".to_vec())
+                .await
+                .unwrap()
+        );
         for key in ["k", "n", "fresh"] {
             store.delete(key).await.unwrap();
         }

@@ -81,7 +81,9 @@ impl IpRange {
 
     fn contains(&self, ip: IpAddr) -> bool {
         let (network, ip, bits) = match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(n.to_bits()), u128::from(a.to_bits()), 32),
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                (u128::from(n.to_bits()), u128::from(a.to_bits()), 32)
+            }
             (IpAddr::V6(n), IpAddr::V6(a)) => (n.to_bits(), a.to_bits(), 128),
             _ => return false,
         };
@@ -140,7 +142,8 @@ impl OutboundPattern {
         let scheme = match scheme.as_str() {
             "*" => SchemePattern::Any,
             s if s.starts_with(|c: char| c.is_ascii_alphabetic())
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
             {
                 SchemePattern::Exact(scheme.clone())
             }
@@ -158,7 +161,8 @@ impl OutboundPattern {
             HostPattern::Any
         } else if host.contains('/') {
             HostPattern::Range(
-                IpRange::parse(&host).ok_or_else(|| error("malformed IP range (address/length)"))?,
+                IpRange::parse(&host)
+                    .ok_or_else(|| error("malformed IP range (address/length)"))?,
             )
         } else if let Some(domain) = host.strip_prefix("*.") {
             if domain.is_empty() || domain.contains('*') {
@@ -230,14 +234,18 @@ impl OutboundPattern {
             }
             HostPattern::Exact(exact) => {
                 exact.trim_start_matches('[').trim_end_matches(']') == host
-                    || match (exact.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>(), host.parse::<IpAddr>()) {
+                    || match (
+                        exact
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<IpAddr>(),
+                        host.parse::<IpAddr>(),
+                    ) {
                         (Ok(a), Ok(b)) => a.to_canonical() == b.to_canonical(),
                         _ => false,
                     }
             }
-            HostPattern::Range(range) => host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| range.contains(ip)),
+            HostPattern::Range(range) => host.parse::<IpAddr>().is_ok_and(|ip| range.contains(ip)),
             HostPattern::App => is_self_host(host),
         }
     }
@@ -339,7 +347,9 @@ impl AllowedHosts {
 
     /// Whether `http://self` (the app's own routes) is allowed.
     pub fn allows_self(&self) -> bool {
-        self.patterns.iter().any(|p| matches!(p.host, HostPattern::App))
+        self.patterns
+            .iter()
+            .any(|p| matches!(p.host, HostPattern::App))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -102,10 +102,11 @@ impl RuntimeConfig {
     }
 
     pub fn parse(text: &str, base_dir: &Path) -> Result<Self, RuntimeConfigError> {
-        let raw: RawRuntimeConfig = toml::from_str(text).map_err(|e| RuntimeConfigError::Syntax {
-            path: PathBuf::from("runtime-config.toml"),
-            message: e.message().to_owned(),
-        })?;
+        let raw: RawRuntimeConfig =
+            toml::from_str(text).map_err(|e| RuntimeConfigError::Syntax {
+                path: PathBuf::from("runtime-config.toml"),
+                message: e.message().to_owned(),
+            })?;
         let stores = |section: &str, tables: BTreeMap<String, toml::Table>, redis: bool| {
             tables
                 .into_iter()
@@ -125,12 +126,17 @@ impl RuntimeConfig {
                 Some(other) => {
                     return Err(invalid(
                         format!("{key}.type"),
-                        format!("the {other:?} variables provider is not provided by studio-edge (only \"env\")"),
+                        format!(
+                            "the {other:?} variables provider is not provided by studio-edge (only \"env\")"
+                        ),
                     ));
                 }
                 None => return Err(invalid(format!("{key}.type"), "missing")),
             }
-            if let Some(unknown) = provider.keys().find(|k| !["type", "prefix"].contains(&k.as_str())) {
+            if let Some(unknown) = provider
+                .keys()
+                .find(|k| !["type", "prefix"].contains(&k.as_str()))
+            {
                 return Err(invalid(format!("{key}.{unknown}"), "not supported"));
             }
             let prefix = provider
@@ -183,7 +189,10 @@ fn store_config(
         None => return Err(invalid(format!("{key}.type"), "missing")),
     };
     if let Some(unknown) = table.keys().find(|k| !allowed_keys.contains(&k.as_str())) {
-        return Err(invalid(format!("{key}.{unknown}"), "not supported for this type"));
+        return Err(invalid(
+            format!("{key}.{unknown}"),
+            "not supported for this type",
+        ));
     }
     if let Some(url) = field("url")? {
         return Ok(StoreConfig::Redis(url.to_owned()));
@@ -235,7 +244,9 @@ impl AppStores {
                 (None, _) => {
                     return Err(invalid(
                         asked_by.clone(),
-                        format!("no SQLite database {label:?}: define [sqlite_database.{label}] in the runtime config file"),
+                        format!(
+                            "no SQLite database {label:?}: define [sqlite_database.{label}] in the runtime config file"
+                        ),
                     ));
                 }
             };
@@ -287,18 +298,36 @@ mod tests {
             &config.key_value_stores["carts"],
             StoreConfig::File(path) if path == Path::new("/etc/app/carts.db")
         ));
-        assert!(matches!(&config.key_value_stores["default"], StoreConfig::Redis(_)));
+        assert!(matches!(
+            &config.key_value_stores["default"],
+            StoreConfig::Redis(_)
+        ));
         assert_eq!(config.env_prefixes, ["MYAPP"]);
     }
 
     #[test]
     fn what_is_not_provided_is_refused_by_name() {
         for (text, key) in [
-            ("[key_value_store.x]\ntype = \"azure_cosmos\"", "key_value_store.x.type"),
-            ("[sqlite_database.x]\ntype = \"redis\"\nurl = \"redis://a\"", "sqlite_database.x.type"),
-            ("[sqlite_database.x]\ntype = \"spin\"", "sqlite_database.x.path"),
-            ("[[variables_provider]]\ntype = \"vault\"", "variables_provider[0].type"),
-            ("[key_value_store.x]\ntype = \"spin\"\npath = \"a\"\nurl = \"b\"", "key_value_store.x.url"),
+            (
+                "[key_value_store.x]\ntype = \"azure_cosmos\"",
+                "key_value_store.x.type",
+            ),
+            (
+                "[sqlite_database.x]\ntype = \"redis\"\nurl = \"redis://a\"",
+                "sqlite_database.x.type",
+            ),
+            (
+                "[sqlite_database.x]\ntype = \"spin\"",
+                "sqlite_database.x.path",
+            ),
+            (
+                "[[variables_provider]]\ntype = \"vault\"",
+                "variables_provider[0].type",
+            ),
+            (
+                "[key_value_store.x]\ntype = \"spin\"\npath = \"a\"\nurl = \"b\"",
+                "key_value_store.x.url",
+            ),
         ] {
             let message = RuntimeConfig::parse(text, Path::new("."))
                 .unwrap_err()
@@ -314,17 +343,33 @@ mod tests {
     #[test]
     fn default_labels_live_in_the_state_directory_and_others_need_config() {
         let dir = tempfile::tempdir().unwrap();
-        let asked = |label: &str| BTreeMap::from([(label.to_owned(), "component.a.key_value_stores".to_owned())]);
-        let stores = AppStores::open(&RuntimeConfig::default(), dir.path(), &asked("default"), &asked("default")).unwrap();
+        let asked = |label: &str| {
+            BTreeMap::from([(label.to_owned(), "component.a.key_value_stores".to_owned())])
+        };
+        let stores = AppStores::open(
+            &RuntimeConfig::default(),
+            dir.path(),
+            &asked("default"),
+            &asked("default"),
+        )
+        .unwrap();
         assert!(stores.key_value("default").is_some());
         assert!(stores.sqlite("default").is_some());
         assert!(dir.path().join("sqlite_key_value.db").is_file());
         assert!(dir.path().join("sqlite_db.db").is_file());
-        let message = AppStores::open(&RuntimeConfig::default(), dir.path(), &asked("carts"), &BTreeMap::new())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(message.contains("component.a.key_value_stores"), "{message}");
+        let message = AppStores::open(
+            &RuntimeConfig::default(),
+            dir.path(),
+            &asked("carts"),
+            &BTreeMap::new(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            message.contains("component.a.key_value_stores"),
+            "{message}"
+        );
         assert!(message.contains("[key_value_store.carts]"), "{message}");
     }
 }

@@ -224,7 +224,10 @@ mod tests {
         drop(database);
         let database = Database::open(&path).unwrap();
         let (columns, rows) = database
-            .execute("SELECT * FROM t WHERE i = ?".into(), vec![SqlValue::Integer(-7)])
+            .execute(
+                "SELECT * FROM t WHERE i = ?".into(),
+                vec![SqlValue::Integer(-7)],
+            )
             .await
             .unwrap();
         assert_eq!(columns, ["i", "r", "s", "b", "n"]);

@@ -64,11 +64,8 @@ impl variables::Host for SpinCtxView<'_> {
 
 impl store::Host for SpinCtxView<'_> {
     fn get(&mut self, key: String) -> Result<Option<String>, store::Error> {
-        match self.variable(&key) {
-            Ok(value) => Ok(Some(value)),
-            Err(Error::Undefined(_)) => Ok(None),
-            Err(error) => Err(store::Error::Upstream(format!("{error:?}"))),
-        }
+        // As Spin: a name that cannot be a variable is simply absent.
+        Ok(self.variable(&key).ok())
     }
 
     fn get_all(&mut self) -> Result<Vec<(String, String)>, store::Error> {
@@ -117,7 +114,14 @@ mod tests {
             variables::Host::get(&mut view, "other".into()),
             Err(Error::Undefined(_))
         ));
-        for bad in ["invalid-name", "invalid!name", "4invalid", "Upper", "a__b", "a_"] {
+        for bad in [
+            "invalid-name",
+            "invalid!name",
+            "4invalid",
+            "Upper",
+            "a__b",
+            "a_",
+        ] {
             assert!(
                 matches!(
                     variables::Host::get(&mut view, bad.into()),
@@ -131,6 +135,7 @@ mod tests {
             Ok(Some("k1".to_owned()))
         );
         assert_eq!(store::Host::get(&mut view, "other".into()), Ok(None));
+        assert_eq!(store::Host::get(&mut view, "Not-A-Name".into()), Ok(None));
         assert_eq!(
             store::Host::get_all(&mut view),
             Ok(vec![("signing_key".to_owned(), "k1".to_owned())])
