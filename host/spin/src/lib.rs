@@ -135,6 +135,32 @@ pub fn add_to_linker<T: SpinView + 'static>(linker: &mut Linker<T>) -> wasmtime:
     Ok(())
 }
 
+/// What the interface modules' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use crate::outbound::AllowedHosts;
+    use crate::{ComponentServices, SpinCtx};
+
+    /// A component's Spin state that may connect where `allowed` says.
+    pub fn ctx(allowed: &[&str]) -> SpinCtx {
+        SpinCtx::new(Arc::new(ComponentServices {
+            outbound: Arc::new(AllowedHosts::parse(allowed).unwrap()),
+            ..ComponentServices::named("t")
+        }))
+    }
+
+    /// `<process id>_<nanoseconds>`: part of names no other test run uses.
+    pub fn run_id() -> String {
+        let nanos = std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap()
+            .as_nanos();
+        format!("{}_{nanos}", std::process::id())
+    }
+}
+
 /// The interfaces Spin offers that this host does not, named so that a
 /// component importing one is refused at startup with a clear message.
 pub const NOT_PROVIDED: [&str; 4] = [

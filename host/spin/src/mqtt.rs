@@ -260,30 +260,17 @@ pub(crate) fn add_to_linker<T: SpinView + 'static>(linker: &mut Linker<T>) -> wa
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use rumqttc::Packet;
     use wasmtime::component::ResourceTable;
 
     use super::*;
-    use crate::outbound::AllowedHosts;
-    use crate::{ComponentServices, SpinCtx};
-
-    fn ctx(allowed: &[&str]) -> SpinCtx {
-        SpinCtx::new(Arc::new(ComponentServices {
-            outbound: Arc::new(AllowedHosts::parse(allowed).unwrap()),
-            ..ComponentServices::named("t")
-        }))
-    }
+    use crate::testing::{ctx, run_id};
 
     /// A name no other test run uses.
     fn unique(name: &str) -> String {
-        let nanos = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
-        format!(
-            "studio-edge-spin-test-{}-{nanos}-{name}",
-            std::process::id()
-        )
+        format!("studio-edge-spin-test-{}-{name}", run_id())
     }
 
     fn broker(client_id: &str) -> String {

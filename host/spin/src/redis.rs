@@ -275,31 +275,18 @@ pub(crate) fn add_to_linker<T: SpinView + 'static>(linker: &mut Linker<T>) -> wa
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use wasmtime::component::ResourceTable;
 
     use super::*;
-    use crate::outbound::AllowedHosts;
-    use crate::{ComponentServices, SpinCtx};
+    use crate::testing::{ctx, run_id};
 
     const SERVER: &str = "redis://127.0.0.1:6379";
 
-    fn ctx(allowed: &[&str]) -> SpinCtx {
-        SpinCtx::new(Arc::new(ComponentServices {
-            outbound: Arc::new(AllowedHosts::parse(allowed).unwrap()),
-            ..ComponentServices::named("t")
-        }))
-    }
-
     /// A key prefix no other test run uses.
     fn unique(name: &str) -> String {
-        let nanos = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
-        format!(
-            "studio-edge-spin-test:{}:{nanos}:{name}",
-            std::process::id()
-        )
+        format!("studio-edge-spin-test:{}:{name}", run_id())
     }
 
     fn borrow(connection: &Resource<RedisConnection>) -> Resource<RedisConnection> {

@@ -2,24 +2,17 @@
 //! database `test`); each test works in a schema of its own, dropped after.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio_postgres::NoTls;
 use wasmtime::component::ResourceTable;
 
 use super::v4::{DbDataType, DbValue, Interval, RangeBoundKind};
 use super::*;
-use crate::{ComponentServices, SpinCtx};
+use crate::SpinCtx;
+use crate::testing::{ctx, run_id};
 
 const SERVER: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
-
-fn ctx(allowed: &[&str]) -> SpinCtx {
-    SpinCtx::new(Arc::new(ComponentServices {
-        outbound: Arc::new(AllowedHosts::parse(allowed).unwrap()),
-        ..ComponentServices::named("t")
-    }))
-}
 
 async fn admin() -> tokio_postgres::Client {
     let (client, session) = tokio_postgres::connect(SERVER, NoTls).await.unwrap();
@@ -34,8 +27,7 @@ where
     F: FnOnce(String, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let nanos = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
-    let schema = format!("studio_edge_spin_test_{}_{nanos}", std::process::id());
+    let schema = format!("studio_edge_spin_test_{}", run_id());
     let admin = admin().await;
     admin
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
