@@ -657,10 +657,7 @@ fn componentize(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, RuntimeError> {
     };
     let mut encoder = wit_component::ComponentEncoder::default();
     encoder.validate(true).module(&bytes).map_err(error)?;
-    if bytes
-        .windows(b"wasi_snapshot_preview1".len())
-        .any(|w| w == b"wasi_snapshot_preview1")
-    {
+    if imports_module(&bytes, "wasi_snapshot_preview1") {
         encoder
             .adapter(
                 "wasi_snapshot_preview1",
@@ -671,6 +668,18 @@ fn componentize(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, RuntimeError> {
     let component = encoder.encode().map_err(error)?;
     tracing::info!(component = %path.display(), "turned a core wasm module into a component");
     Ok(component)
+}
+
+/// Whether the core module `bytes` imports anything from `module`.
+fn imports_module(bytes: &[u8], module: &str) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .any(|payload| match payload {
+            Ok(wasmparser::Payload::ImportSection(imports)) => imports
+                .into_imports()
+                .any(|import| import.is_ok_and(|import| import.module == module)),
+            _ => false,
+        })
 }
 
 /// Feeds `Hash` output into SHA-256 (stable across runs, unlike
