@@ -19,7 +19,22 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use studio_edge_orders::auth::{Operator, OperatorDirectory};
 use studio_edge_orders::{Orders, OrdersConfig, Timestamp};
+
+/// The benchmark's one operator token, covering every stream.
+const OPERATOR_TOKEN: &str = "bench-operator";
+
+struct BenchOperator;
+
+impl OperatorDirectory for BenchOperator {
+    fn find(&self, token: &str) -> Option<Operator> {
+        (token == OPERATOR_TOKEN).then(|| Operator {
+            name: "bench".to_owned(),
+            streams: None,
+        })
+    }
+}
 
 const CONCURRENCY: [usize; 3] = [1, 64, 512];
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -106,7 +121,7 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    let router = orders.router();
+    let router = orders.router(Arc::new(BenchOperator));
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -123,6 +138,7 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
     });
     let created: serde_json::Value = client
         .post(format!("{base}/orders/v1/drops"))
+        .bearer_auth(OPERATOR_TOKEN)
         .header("idempotency-key", "bench-drop")
         .header("content-type", "application/json")
         .body(drop.to_string())

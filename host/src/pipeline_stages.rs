@@ -76,8 +76,8 @@ pub fn load_stages(
 }
 
 /// Opens the ingest service on `data_dir` with the manifest's pipeline
-/// components, forwards the orders service's drop events to viewers and
-/// adds its counters to `/metrics`.
+/// components, shows viewers the orders service's open drops and forwards
+/// their changes, and adds its counters to `/metrics`.
 pub async fn open_ingest(
     runtime: &Runtime,
     app: &App,
@@ -93,15 +93,16 @@ pub async fn open_ingest(
     tracing::info!(stages = ?stages.names(), "capture pipeline ready");
     let ingest = Ingest::open(IngestConfig::new(data_dir), stages)
         .with_context(|| format!("opening the ingest data in {}", data_dir.display()))?;
-    ingest.forward_drop_events(orders.drop_events(), |event| {
-        studio_edge_ingest::DropUpdate {
-            drop_id: event.drop_id,
-            available: event.available,
-            reserved: event.reserved,
-            sold: event.sold,
-        }
-    });
+    // Subscribed before the open drops are read, so no change between the
+    // two is missed.
+    ingest.forward_drop_events(orders.drop_events());
     let service = orders.service();
+    ingest.seed_drops(
+        service
+            .open_stream_drops()
+            .await
+            .context("reading the open drops")?,
+    );
     ingest.add_metrics_source(move || service.metrics().text());
     Ok(Arc::new(ingest))
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use studio_edge_orders::Timestamp;
 
-use crate::support::{Host, Reply, WasmtimeServe, client, component, get, wasmtime_component};
+use crate::support::{
+    Host, OPERATOR_TOKEN, Reply, WasmtimeServe, client, component, get, wasmtime_component,
+};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -132,7 +134,13 @@ fn create_drop(base: &str, units: i64, extra: Value) -> String {
             .expect("clock")
             .as_nanos()
     );
-    let reply = post_json(&format!("{base}/orders/v1/drops"), Some(&key), &body);
+    let request = client()
+        .post(format!("{base}/orders/v1/drops"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_string());
+    let reply = Reply::send(request);
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["id"].as_str().expect("drop id").to_owned()
 }
@@ -341,7 +349,12 @@ fn kill_9_under_load_loses_no_confirmation(database: Option<String>) {
             // Every confirmation a client received is in the database...
             if let Some(order_id) = &purchase.order_id {
                 let url = format!("{base}/orders/v1/orders/{order_id}");
-                let response = client.get(url).send().await.expect("GET order");
+                let response = client
+                    .get(url)
+                    .bearer_auth(OPERATOR_TOKEN)
+                    .send()
+                    .await
+                    .expect("GET order");
                 assert_eq!(
                     response.status(),
                     200,
@@ -470,7 +483,11 @@ fn cart_flow(cart: &str, origin: &str) {
     let order = post_json(&confirm, Some("pay-1"), &payment);
     assert_eq!(order.status, 201, "{}", order.text());
     let order_id = order.json()["id"].as_str().expect("order id").to_owned();
-    let stored = get(&format!("{origin}/orders/v1/orders/{order_id}"));
+    let stored = Reply::send(
+        client()
+            .get(format!("{origin}/orders/v1/orders/{order_id}"))
+            .bearer_auth(OPERATOR_TOKEN),
+    );
     assert_eq!(
         (stored.status, stored.json()["quantity"].as_i64()),
         (200, Some(2))

@@ -184,6 +184,7 @@ impl Host {
     }
 
     fn spawn(mut command: Command, data_dir: &Path) -> Host {
+        grant_operator(data_dir);
         let mut child = command.spawn().expect("spawn studio-edge");
         let stdout = OutputLog::default();
         let stderr = OutputLog::default();
@@ -393,6 +394,26 @@ impl Drop for WasmtimeServe {
 }
 
 /// A blocking HTTP client with a generous timeout and no proxy.
+/// The operator token every test host accepts (covering every stream):
+/// [`Host`] writes its hash into the data directory's `operators.json`
+/// before starting, as `studio-edge operators create` would.
+pub const OPERATOR_TOKEN: &str = "seo_e2e-operator-token-for-tests-only";
+
+fn grant_operator(data_dir: &Path) {
+    use sha2::Digest;
+    let path = data_dir.join(studio_edge_ingest::operators::OPERATORS_FILE);
+    if path.exists() {
+        return;
+    }
+    let hash: String = sha2::Sha256::digest(OPERATOR_TOKEN.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    let file = serde_json::json!({"operators": {"e2e": {"token_sha256": hash, "created_at": 0}}});
+    std::fs::write(&path, file.to_string()).expect("operators.json");
+}
+
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))

@@ -6,13 +6,22 @@
 //! | `PUT /ingest/v1/streams/{stream}/fragments/{seq}` | one frame (JPEG, PNG, WebP); `Authorization: Bearer <key>`, optional `X-Capture-Time` (epoch ms) and `Prefer: respond-async` |
 //! | `GET /streams/{stream}/frames/{seq}/{variant}` | a rendition; immutable |
 //! | `GET /streams/{stream}/latest/{variant}` | the newest frame's rendition; `no-cache`, ETag, 304 |
-//! | `GET /streams/{stream}/events` | SSE: `frame` for each published frame, `drop` for stock changes |
-//! | `GET /streams/{stream}/operator/events` | SSE for the operator (stream key): `hold` events |
-//! | `POST /streams/{stream}/engagement` | `{"kind":"impression"\|"click","overlay":"..."}` |
+//! | `GET /streams/{stream}/events` | SSE: `frame` for each published frame (no moderation hints), `drop` for each change of the stream's drops |
+//! | `POST /streams/{stream}/engagement` | `{"kind":"impression"\|"click","overlay":"<drop id>"}` |
+//! | `GET /streams/{stream}/operator/events` | operator: SSE of `frame` (with hints), `hold` and `decision` events |
+//! | `GET /studio/v1/streams/{stream}/held` | operator: held frames and the last decisions |
+//! | `GET /studio/v1/streams/{stream}/held/{seq}/{variant}` | operator: a held frame's rendition |
+//! | `POST /studio/v1/streams/{stream}/held/{seq}/publish` | operator: publish a held frame anyway |
+//! | `POST /studio/v1/streams/{stream}/held/{seq}/discard` | operator: discard a held frame |
+//! | `GET /studio/v1/streams/{stream}/stats` | operator: latency and stage-time summaries, card engagement by drop |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /watch/{stream}` | the viewer page |
+//! | `GET /studio/{stream}` | the operator console |
+//! | `GET /assets/{file}` | the pages' scripts and style sheet |
 //!
-//! Errors are `application/problem+json`.
+//! "operator" routes need `Authorization: Bearer <operator token>` covering
+//! the stream (`studio-edge operators create`): 401 without, 403 for
+//! another stream's. Errors are `application/problem+json`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,15 +39,17 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use studio_edge_guest::Problem;
+use studio_edge_orders::auth::{self, Operator};
 
-use crate::events::{StreamEvent, receiver_stream};
-use crate::ingest::{FrameOutcome, Ingest, IngestError, QueueSlot, Submitted};
-use crate::store::{PublishedFrame, RenditionRecord};
+use crate::events::{Audience, StreamEvent, receiver_stream};
+use crate::ingest::{FrameOutcome, Ingest, IngestError, QueueSlot, StreamRuntime, Submitted};
+use crate::store::{DecisionAction, PublishedFrame, RenditionRecord};
 
 /// Largest engagement report body.
 const ENGAGEMENT_BODY_LIMIT: usize = 4096;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-const VIEWER_PAGE: &str = include_str!("viewer.html");
+/// Decisions listed with the held frames.
+const DECISIONS_SHOWN: usize = 50;
 
 /// The ingest routes, ready to merge into the host's router.
 pub fn router(ingest: Arc<Ingest>) -> Router {
@@ -52,8 +63,22 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/streams/{stream}/events", get(viewer_events))
         .route("/streams/{stream}/operator/events", get(operator_events))
         .route("/streams/{stream}/engagement", post(post_engagement))
+        .route("/studio/v1/streams/{stream}/held", get(list_held))
+        .route(
+            "/studio/v1/streams/{stream}/held/{seq}/{variant}",
+            get(get_held_rendition),
+        )
+        .route(
+            "/studio/v1/streams/{stream}/held/{seq}/publish",
+            post(publish_held),
+        )
+        .route(
+            "/studio/v1/streams/{stream}/held/{seq}/discard",
+            post(discard_held),
+        )
+        .route("/studio/v1/streams/{stream}/stats", get(stream_stats))
         .route("/metrics", get(metrics))
-        .route("/watch/{stream}", get(viewer_page))
+        .merge(crate::pages::router())
         .with_state(ingest)
 }
 
@@ -83,6 +108,7 @@ impl IntoResponse for IngestError {
             Self::Unprocessable(_) => (422, "unprocessable", "Unprocessable frame"),
             Self::Misconfigured { .. } => (503, "stream-misconfigured", "Stream misconfigured"),
             Self::StageFailed(_) => (500, "stage-failed", "Pipeline stage failed"),
+            Self::NotHeld { .. } => (404, "not-found", "Not found"),
         };
         let mut response = problem_response(Problem::new(status, slug, title, detail));
         let headers = response.headers_mut();
@@ -115,17 +141,8 @@ impl IntoResponse for IngestError {
     }
 }
 
-fn not_found(detail: impl Into<String>) -> Response {
+pub(crate) fn not_found(detail: impl Into<String>) -> Response {
     problem_response(Problem::not_found(detail))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim())
-        .filter(|key| !key.is_empty())
 }
 
 /// The body of a fragment response.
@@ -199,7 +216,7 @@ fn admit(
     headers: &HeaderMap,
 ) -> Result<(u64, Option<i64>, QueueSlot), IngestError> {
     let shared = &ingest.shared;
-    let runtime = shared.authorize(stream, bearer(headers))?;
+    let runtime = shared.authorize(stream, auth::bearer(headers))?;
     let seq: u64 = seq.parse().map_err(|_| {
         IngestError::BadRequest(format!(
             "the sequence number {seq:?} is not an unsigned integer"
@@ -320,7 +337,7 @@ fn outcome_response(stream: &str, seq: u64, outcome: FrameOutcome, replay: bool)
 
 /// Whether `If-None-Match` matches `etag` (weak comparison, as RFC 9110
 /// prescribes for this header).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
     headers
         .get_all(header::IF_NONE_MATCH)
@@ -410,15 +427,19 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     // Subscribe before reading the current state so that nothing published
     // in between is missed.
     let frames = receiver_stream(runtime.subscribe_viewer());
-    let drops = receiver_stream(ingest.shared.drops.subscribe());
+    let drops = receiver_stream(ingest.shared.drops.subscribe()).filter(move |event| {
+        let ours = matches!(event, StreamEvent::Drop(d) if d.stream.as_deref() == Some(stream.as_str()));
+        std::future::ready(ours)
+    });
     let mut initial: Vec<axum::response::sse::Event> = Vec::new();
     if let Some(latest) = runtime.latest() {
-        initial.push(StreamEvent::Frame(latest).to_sse_named("latest"));
+        initial.push(StreamEvent::Frame(latest).to_sse_named("latest", Audience::Viewer));
     }
-    for update in ingest.shared.drops.snapshot() {
-        initial.push(StreamEvent::Drop(update).to_sse());
+    for update in ingest.shared.drops.snapshot(&runtime.name) {
+        initial.push(StreamEvent::Drop(update).to_sse(Audience::Viewer));
     }
-    let live = futures_util::stream::select(frames, drops).map(|event| event.to_sse());
+    let live = futures_util::stream::select(frames, drops)
+        .map(|event| event.to_sse(Audience::Viewer));
     let events = futures_util::stream::iter(initial)
         .chain(live)
         .map(Ok::<_, Infallible>);
@@ -439,18 +460,165 @@ fn sse(
     response
 }
 
+/// Why an operator route refused a request.
+enum Refused {
+    Denied(auth::Denied),
+    Ingest(IngestError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Denied(denied) => denied.into_response(),
+            Self::Ingest(error) => error.into_response(),
+        }
+    }
+}
+
+/// The operator behind a request, if their token covers `stream`, and
+/// the stream.
+fn operator_of(
+    ingest: &Ingest,
+    stream: &str,
+    headers: &HeaderMap,
+) -> Result<(Arc<StreamRuntime>, Operator), Refused> {
+    let operator = auth::authorize(ingest.shared.operators.as_ref(), headers, Some(stream))
+        .map_err(Refused::Denied)?;
+    let runtime = ingest.shared.stream(stream).map_err(Refused::Ingest)?;
+    Ok((runtime, operator))
+}
+
 async fn operator_events(
     State(ingest): State<Arc<Ingest>>,
     Path(stream): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let runtime = match ingest.shared.authorize(&stream, bearer(&headers)) {
-        Ok(runtime) => runtime,
-        Err(error) => return error.into_response(),
+    let runtime = match operator_of(&ingest, &stream, &headers) {
+        Ok((runtime, _)) => runtime,
+        Err(refused) => return refused.into_response(),
     };
-    let holds = receiver_stream(runtime.subscribe_operator())
-        .map(|event| Ok::<_, Infallible>(event.to_sse()));
-    sse(holds)
+    let initial = runtime
+        .latest()
+        .map(|latest| StreamEvent::Frame(latest).to_sse_named("latest", Audience::Operator));
+    let live = futures_util::stream::select(
+        receiver_stream(runtime.subscribe_viewer()),
+        receiver_stream(runtime.subscribe_operator()),
+    )
+    .map(|event| event.to_sse(Audience::Operator));
+    let events = futures_util::stream::iter(initial)
+        .chain(live)
+        .map(Ok::<_, Infallible>);
+    sse(events)
+}
+
+async fn list_held(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let runtime = match operator_of(&ingest, &stream, &headers) {
+        Ok((runtime, _)) => runtime,
+        Err(refused) => return refused.into_response(),
+    };
+    let store = &ingest.shared.store;
+    let body = serde_json::json!({
+        "stream": runtime.name,
+        "held": store.held(&runtime.name),
+        "decisions": store.decisions(&runtime.name, DECISIONS_SHOWN),
+    });
+    private_json(&body)
+}
+
+fn private_json(body: &serde_json::Value) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body.clone()),
+    )
+        .into_response()
+}
+
+async fn get_held_rendition(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, seq, variant)): Path<(String, u64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let runtime = match operator_of(&ingest, &stream, &headers) {
+        Ok((runtime, _)) => runtime,
+        Err(refused) => return refused.into_response(),
+    };
+    let store = &ingest.shared.store;
+    let Some(held) = store.held(&runtime.name).into_iter().find(|h| h.seq == seq) else {
+        return not_found(format!("stream {stream:?} has no held frame {seq}"));
+    };
+    let Some(rendition) = held
+        .frame
+        .as_ref()
+        .and_then(|frame| frame.rendition(&variant))
+    else {
+        return not_found(format!("held frame {seq} has no variant {variant:?}"));
+    };
+    match store.read_held(&runtime.name, seq, rendition) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, rendition.content_type.clone()),
+                (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => not_found(format!("held frame {seq} is no longer kept")),
+    }
+}
+
+async fn decide(
+    ingest: &Ingest,
+    stream: &str,
+    seq: u64,
+    headers: &HeaderMap,
+    action: DecisionAction,
+) -> Response {
+    let (runtime, operator) = match operator_of(ingest, stream, headers) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    match ingest.shared.decide(&runtime, seq, action, &operator.name) {
+        Ok((decision, frame)) => {
+            tracing::info!(stream, seq, operator = %operator.name, ?action, "held frame decided");
+            private_json(&serde_json::json!({ "decision": decision, "frame": frame }))
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn publish_held(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, seq)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    decide(&ingest, &stream, seq, &headers, DecisionAction::Publish).await
+}
+
+async fn discard_held(
+    State(ingest): State<Arc<Ingest>>,
+    Path((stream, seq)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    decide(&ingest, &stream, seq, &headers, DecisionAction::Discard).await
+}
+
+async fn stream_stats(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let runtime = match operator_of(&ingest, &stream, &headers) {
+        Ok((runtime, _)) => runtime,
+        Err(refused) => return refused.into_response(),
+    };
+    let metrics = &ingest.shared.metrics;
+    let mut stats = metrics.stream_stats(&runtime.name);
+    stats["engagement"] = serde_json::json!(metrics.engagement_by_drop(&runtime.name));
+    private_json(&stats)
 }
 
 #[derive(Deserialize)]
@@ -506,6 +674,15 @@ async fn post_engagement(
         EngagementKind::Click => "click",
     };
     ingest.shared.metrics.engagement(&stream, kind);
+    // Counted by drop only for the stream's own drops: viewers choose the
+    // overlay text, and must not be able to grow the metric's label set.
+    if let Some(drop_id) = report
+        .overlay
+        .as_deref()
+        .filter(|id| ingest.shared.drops.has(&stream, id))
+    {
+        ingest.shared.metrics.drop_engagement(&stream, drop_id, kind);
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -516,20 +693,6 @@ async fn metrics(State(ingest): State<Arc<Ingest>>) -> Response {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         ingest.metrics_text(),
-    )
-        .into_response()
-}
-
-async fn viewer_page(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
-    if ingest.shared.stream(&stream).is_err() {
-        return not_found(format!("no stream {stream:?}"));
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        VIEWER_PAGE,
     )
         .into_response()
 }

@@ -20,12 +20,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::events::{DropBoard, DropUpdate, StreamEvent, channel};
+use crate::operators::OperatorRegistry;
 use crate::metrics::{Metrics, RejectReason};
 use crate::pipeline;
 use crate::quality::QualitySampler;
 use crate::shrink::VariantNeed;
 use crate::stages::{FrameStages, StageError};
-use crate::store::{FrameStore, HeldFrame, PublishedFrame};
+use crate::store::{Decision, DecisionAction, FrameStore, HeldFrame, PublishedFrame};
 use crate::streams::{
     KeyCheck, StreamConfig, StreamRegistry, StreamsError, check_key, hex, load_blocklist,
 };
@@ -87,6 +88,8 @@ pub enum IngestError {
     Misconfigured { stream: String, reason: String },
     #[error("the pipeline failed: {0}")]
     StageFailed(String),
+    #[error("stream {stream:?} has no held frame {seq}")]
+    NotHeld { stream: String, seq: u64 },
 }
 
 impl IngestError {
@@ -101,6 +104,7 @@ impl IngestError {
             Self::UnsupportedFormat(_) => RejectReason::UnsupportedFormat,
             Self::Unprocessable(_) => RejectReason::Unprocessable,
             Self::Misconfigured { .. } | Self::StageFailed(_) => RejectReason::StageFailed,
+            Self::NotHeld { .. } => RejectReason::BadRequest,
         }
     }
 
@@ -278,6 +282,7 @@ pub(crate) struct Shared {
     pub config: IngestConfig,
     pub stages: FrameStages,
     pub registry: StreamRegistry,
+    pub operators: Arc<OperatorRegistry>,
     pub store: FrameStore,
     pub metrics: Arc<Metrics>,
     pub drops: DropBoard,
@@ -305,6 +310,7 @@ impl Ingest {
         let metrics = Arc::new(Metrics::default());
         let shared = Arc::new(Shared {
             registry: StreamRegistry::open(&config.data_dir)?,
+            operators: Arc::new(OperatorRegistry::open(&config.data_dir)?),
             store: FrameStore::new(&config.data_dir),
             quality: QualitySampler::start(config.quality_sample_rate, metrics.clone()),
             metrics,
@@ -330,20 +336,29 @@ impl Ingest {
         Ok(Self { shared, workers })
     }
 
-    /// Forwards drop state changes (e.g. the orders service's
-    /// `drop_events()`) to every stream's viewers as `drop` events. Must be
+    /// The operator tokens (`operators.json`), for the orders routes.
+    pub fn operators(&self) -> Arc<OperatorRegistry> {
+        self.shared.operators.clone()
+    }
+
+    /// Tells the board the current state of drops (the orders service's
+    /// open drops when the host starts), so viewers who connect see them.
+    pub fn seed_drops(&self, drops: impl IntoIterator<Item = DropUpdate>) {
+        for drop in drops {
+            self.shared.drops.update(drop);
+        }
+    }
+
+    /// Forwards drop state changes (the orders service's `drop_events()`)
+    /// to the viewers of each drop's stream as `drop` events. Must be
     /// called inside a tokio runtime.
-    pub fn forward_drop_events<T, F>(&self, mut events: broadcast::Receiver<T>, to_update: F)
-    where
-        T: Clone + Send + 'static,
-        F: Fn(T) -> DropUpdate + Send + 'static,
-    {
+    pub fn forward_drop_events(&self, mut events: broadcast::Receiver<Arc<DropUpdate>>) {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
                     Ok(event) => {
-                        shared.drops.update(to_update(event));
+                        shared.drops.update(event.as_ref().clone());
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -724,6 +739,86 @@ impl Shared {
         }
     }
 
+    /// An operator's decision about a held frame: publish it anyway (its
+    /// renditions move into the public tree and viewers are told, as for
+    /// any published frame) or discard it (its files are removed). Both
+    /// are recorded in the stream's decision log and told to operators.
+    pub fn decide(
+        &self,
+        stream: &StreamRuntime,
+        seq: u64,
+        action: DecisionAction,
+        operator: &str,
+    ) -> Result<(Decision, Option<Arc<PublishedFrame>>), IngestError> {
+        let not_held = || IngestError::NotHeld {
+            stream: stream.name.clone(),
+            seq,
+        };
+        let io_error = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                not_held()
+            } else {
+                IngestError::StageFailed(format!("held frame {seq}: {e}"))
+            }
+        };
+        let mut state = stream.state.lock().expect("stream lock");
+        let held = match state.seqs.get(&seq).map(|entry| &entry.state) {
+            Some(SeqState::Done(FrameOutcome::Held(held))) => held.clone(),
+            _ => return Err(not_held()),
+        };
+        let decision = Decision {
+            stream: stream.name.clone(),
+            seq,
+            action,
+            operator: operator.to_owned(),
+            at: now_millis(),
+            hints: held.moderation.hints.iter().map(|h| h.code.clone()).collect(),
+        };
+        let published = match action {
+            DecisionAction::Discard => {
+                self.store.remove_held(&stream.name, seq).map_err(io_error)?;
+                None
+            }
+            DecisionAction::Publish => {
+                let mut frame = held.frame.clone().ok_or_else(|| {
+                    IngestError::Unprocessable(format!(
+                        "held frame {seq} has no renditions to publish"
+                    ))
+                })?;
+                frame.late = state.latest.as_ref().is_some_and(|l| l.seq > seq);
+                frame.published_at = now_millis();
+                self.store.promote(&frame).map_err(io_error)?;
+                let frame = Arc::new(frame);
+                if let Some(entry) = state.seqs.get_mut(&seq) {
+                    entry.state = SeqState::Done(FrameOutcome::Published(frame.clone()));
+                }
+                if !frame.late {
+                    state.latest = Some(frame.clone());
+                }
+                Some(frame)
+            }
+        };
+        drop(state);
+        if let Err(e) = self.store.record_decision(&decision) {
+            tracing::error!("recording the decision about {}/{seq}: {e}", stream.name);
+        }
+        self.metrics.decision(
+            &stream.name,
+            match action {
+                DecisionAction::Publish => "publish",
+                DecisionAction::Discard => "discard",
+            },
+        );
+        if let Some(frame) = &published {
+            self.metrics.published(&stream.name, frame.late);
+            let _ = stream.viewers.send(StreamEvent::Frame(frame.clone()));
+        }
+        let _ = stream
+            .operators
+            .send(StreamEvent::Decision(Arc::new(decision.clone())));
+        Ok((decision, published))
+    }
+
     pub fn metrics_text(&self) -> String {
         let depths: Vec<(String, usize)> = {
             let streams = self.streams.lock().expect("streams lock");
@@ -760,6 +855,12 @@ fn expired(
         .collect();
     let excess = matching.len().saturating_sub(keep);
     matching[..excess].to_vec()
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn parse_sha(text: &str) -> [u8; 32] {

@@ -34,6 +34,8 @@ mod events;
 mod http;
 mod ingest;
 pub mod metrics;
+pub mod operators;
+mod pages;
 #[cfg(feature = "native")]
 pub mod native;
 mod pipeline;
@@ -43,7 +45,7 @@ pub mod stages;
 mod store;
 pub mod streams;
 
-pub use events::{DropUpdate, StreamEvent};
+pub use events::{Audience, DropUpdate, StreamEvent};
 pub use http::router;
 pub use ingest::{
     DEFAULT_BODY_LIMIT, DEFAULT_QUALITY_SAMPLE_RATE, FrameOutcome, Ingest, IngestConfig,
@@ -53,7 +55,10 @@ pub use stages::{
     ColorStage, EncodedImage, FrameStages, HintSummary, ImageFormat, ModerationAction,
     ModerationStage, ModerationSummary, OutputBox, Region, StageError, ThumbnailStage, VariantSpec,
 };
-pub use store::{FailedRendition, HeldFrame, Latencies, PublishedFrame, RenditionRecord};
+pub use store::{
+    Decision, DecisionAction, FailedRendition, HeldFrame, Latencies, PublishedFrame,
+    RenditionRecord,
+};
 pub use streams::{StreamConfig, StreamsError};
 
 #[cfg(test)]

@@ -91,6 +91,18 @@ impl Histogram {
     }
 }
 
+/// A histogram as the console shows it, in milliseconds: count, mean, and
+/// the bucket bounds the median and 99th percentile fall under.
+fn summary(histogram: &Histogram) -> serde_json::Value {
+    let ms = |seconds: Option<f64>| seconds.filter(|s| s.is_finite()).map(|s| s * 1000.0);
+    serde_json::json!({
+        "count": histogram.count(),
+        "mean_ms": ms(histogram.mean()),
+        "p50_le_ms": ms(histogram.quantile_upper_bound(0.5)),
+        "p99_le_ms": ms(histogram.quantile_upper_bound(0.99)),
+    })
+}
+
 /// Metrics of one kind, one series per label set.
 struct Family<T> {
     name: &'static str,
@@ -255,6 +267,8 @@ pub struct Metrics {
     rendition_failures: Family<AtomicU64>,
     clock_skew: Family<AtomicU64>,
     engagement: Family<AtomicU64>,
+    drop_engagement: Family<AtomicU64>,
+    decisions: Family<AtomicU64>,
     quality_skipped: Family<AtomicU64>,
     capture_to_publish: Family<Histogram>,
     ingest_to_publish: Family<Histogram>,
@@ -301,6 +315,14 @@ impl Default for Metrics {
             engagement: Family::new(
                 "studio_edge_engagement_total",
                 "Overlay impressions and clicks reported by viewers.",
+            ),
+            drop_engagement: Family::new(
+                "studio_edge_drop_engagement_total",
+                "Product-card impressions and clicks reported by viewers, by drop (drops of the stream only).",
+            ),
+            decisions: Family::new(
+                "studio_edge_held_decisions_total",
+                "Held frames an operator published anyway or discarded.",
             ),
             quality_skipped: Family::new(
                 "studio_edge_thumbnail_quality_skipped_total",
@@ -375,6 +397,63 @@ impl Metrics {
         ]);
     }
 
+    /// Counts an impression or click of a drop's card on its stream.
+    pub fn drop_engagement(&self, stream: &str, drop_id: &str, kind: &str) {
+        self.drop_engagement.inc(vec![
+            ("stream", stream.to_owned()),
+            ("drop", drop_id.to_owned()),
+            ("kind", kind.to_owned()),
+        ]);
+    }
+
+    pub fn decision(&self, stream: &str, action: &str) {
+        self.decisions.inc(vec![
+            ("stream", stream.to_owned()),
+            ("action", action.to_owned()),
+        ]);
+    }
+
+    /// Impressions and clicks of each drop card of `stream`.
+    pub fn engagement_by_drop(&self, stream: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let mut by_drop: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (labels, count) in self.drop_engagement.snapshot() {
+            let label = |name: &str| {
+                labels
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            if label("stream") == stream {
+                by_drop
+                    .entry(label("drop"))
+                    .or_default()
+                    .insert(label("kind"), count.load(Ordering::Relaxed));
+            }
+        }
+        by_drop
+    }
+
+    /// A stream's latencies and the pipeline's stage times, for the
+    /// operator console.
+    pub fn stream_stats(&self, stream: &str) -> serde_json::Value {
+        let stages: serde_json::Map<String, serde_json::Value> = self
+            .stage
+            .snapshot()
+            .into_iter()
+            .filter_map(|(labels, histogram)| {
+                let (_, stage) = labels.first()?;
+                Some((stage.clone(), summary(&histogram)))
+            })
+            .collect();
+        serde_json::json!({
+            "stream": stream,
+            "capture_to_publish": summary(&self.capture_to_publish(stream)),
+            "ingest_to_publish": summary(&self.ingest_to_publish(stream)),
+            "stages": stages,
+        })
+    }
+
     pub fn quality_skipped(&self) {
         self.quality_skipped.inc(Vec::new());
     }
@@ -414,6 +493,8 @@ impl Metrics {
             &self.rendition_failures,
             &self.clock_skew,
             &self.engagement,
+            &self.drop_engagement,
+            &self.decisions,
             &self.quality_skipped,
         ] {
             family.render(&mut out);

@@ -206,29 +206,12 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
         }),
     };
 
-    if let Some(summary) = moderation
-        .as_ref()
-        .filter(|m| m.action == ModerationAction::Hold)
-    {
-        let held = HeldFrame {
-            stream: stream.name.clone(),
-            seq: job.seq,
-            fragment_sha256: sha_hex(&job.sha256),
-            capture_time: job.capture_time,
-            held_at: epoch_millis(),
-            moderation: summary.clone(),
-        };
-        if let Err(e) = shared.store.hold(&held) {
-            return FrameOutcome::Rejected(IngestError::StageFailed(format!(
-                "recording the held frame: {e}"
-            )));
-        }
-        metrics.held(&stream.name);
-        return FrameOutcome::Held(Arc::new(held));
-    }
-
     let publish_started = Instant::now();
     let late = shared.is_late(stream, job.seq);
+    let held_by = moderation
+        .as_ref()
+        .filter(|m| m.action == ModerationAction::Hold)
+        .cloned();
     let mut frame = PublishedFrame {
         stream: stream.name.clone(),
         seq: job.seq,
@@ -243,6 +226,28 @@ fn process(shared: &Shared, stream: &Arc<StreamRuntime>, job: Job) -> FrameOutco
         moderation,
         latency_ms: latency,
     };
+    if let Some(summary) = held_by {
+        // Kept with its renditions, so an operator can look at it and
+        // publish it anyway.
+        frame.latency_ms.ingest_to_publish = millis(job.received_at);
+        let mut held = HeldFrame {
+            stream: stream.name.clone(),
+            seq: job.seq,
+            fragment_sha256: sha_hex(&job.sha256),
+            capture_time: job.capture_time,
+            held_at: epoch_millis(),
+            moderation: summary,
+            frame: Some(frame),
+        };
+        if let Err(e) = shared.store.hold(&mut held, &renditions) {
+            return FrameOutcome::Rejected(IngestError::StageFailed(format!(
+                "recording the held frame: {e}"
+            )));
+        }
+        metrics.held(&stream.name);
+        return FrameOutcome::Held(Arc::new(held));
+    }
+
     // The record on disk carries the latencies, so they are measured up to
     // the moment before it is written; the rename that follows is the only
     // step not counted.

@@ -55,6 +55,10 @@ pub enum StreamsError {
     Invalid { stream: String, reason: String },
     #[error("stream {0:?} already exists")]
     Exists(String),
+    #[error("operator {0:?} already exists (remove it from operators.json to issue a new token)")]
+    OperatorExists(String),
+    #[error("operator: {0}")]
+    InvalidOperator(String),
     #[error("bad variant {0:?}: expected NAME:OPTIONS or NAME:OPTIONS:crop=X,Y,W,H")]
     BadVariant(String),
     #[error("generating a key: {0}")]
@@ -239,20 +243,7 @@ pub struct StreamsFile {
 impl StreamsFile {
     /// Reads and validates the file; a missing file is no streams.
     pub fn load(path: &Path) -> Result<Self, StreamsError> {
-        let text = match std::fs::read(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(StreamsError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        let file: Self = serde_json::from_slice(&text).map_err(|source| StreamsError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let file: Self = load_json(path)?;
         for (name, config) in &file.streams {
             config.validate(name)?;
         }
@@ -261,26 +252,56 @@ impl StreamsFile {
 
     /// Writes the file atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), StreamsError> {
-        let io = |source| StreamsError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let text = serde_json::to_vec_pretty(self).expect("plain data serialises");
-        let temp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-        std::fs::write(&temp, text).map_err(io)?;
-        std::fs::rename(&temp, path).map_err(io)
+        save_json(self, path)
     }
+}
+
+/// Reads a JSON file; a missing file is `T::default()`.
+pub(crate) fn load_json<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> Result<T, StreamsError> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(source) => {
+            return Err(StreamsError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    serde_json::from_slice(&text).map_err(|source| StreamsError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes `value` as JSON atomically (temporary file, then rename).
+pub(crate) fn save_json(value: &impl Serialize, path: &Path) -> Result<(), StreamsError> {
+    let io = |source| StreamsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let text = serde_json::to_vec_pretty(value).expect("plain data serialises");
+    let temp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    std::fs::write(&temp, text).map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)
 }
 
 /// A newly created ingest key: `sek_` and 32 random bytes in base64url.
 pub fn generate_key() -> Result<String, StreamsError> {
+    random_token("sek")
+}
+
+/// `<prefix>_` and 32 random bytes in base64url.
+pub(crate) fn random_token(prefix: &str) -> Result<String, StreamsError> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|e| StreamsError::Random(e.to_string()))?;
     Ok(format!(
-        "sek_{}",
+        "{prefix}_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     ))
 }
@@ -351,44 +372,63 @@ pub fn check_key(file: &StreamsFile, stream: &str, presented: &str) -> KeyCheck 
     }
 }
 
-/// `streams.json`, re-read when its modification time or size changes.
-pub struct StreamRegistry {
+/// A JSON file held in memory and re-read when its modification time or
+/// size changes (`streams.json`, `operators.json`).
+pub(crate) struct Watched<T> {
     path: PathBuf,
-    current: Mutex<Loaded>,
+    load: fn(&Path) -> Result<T, StreamsError>,
+    current: Mutex<Loaded<T>>,
 }
 
-struct Loaded {
+struct Loaded<T> {
     stamp: Option<(SystemTime, u64)>,
-    file: Arc<StreamsFile>,
+    file: Arc<T>,
 }
 
-impl StreamRegistry {
-    pub fn open(data_dir: &Path) -> Result<Self, StreamsError> {
-        let path = data_dir.join(STREAMS_FILE);
+impl<T> Watched<T> {
+    pub(crate) fn open(
+        path: PathBuf,
+        load: fn(&Path) -> Result<T, StreamsError>,
+    ) -> Result<Self, StreamsError> {
         let stamp = stamp(&path);
-        let file = Arc::new(StreamsFile::load(&path)?);
+        let file = Arc::new(load(&path)?);
         Ok(Self {
             path,
+            load,
             current: Mutex::new(Loaded { stamp, file }),
         })
     }
 
-    /// The configuration, re-read first if the file changed. A file that
-    /// became invalid keeps the last good configuration in force (and says
-    /// so in the log) rather than locking every camera out.
-    pub fn current(&self) -> Arc<StreamsFile> {
-        let mut loaded = self.current.lock().expect("registry lock");
+    /// The contents, re-read first if the file changed. A file that became
+    /// invalid keeps the last good contents in force (and says so in the
+    /// log) rather than locking every camera or operator out.
+    pub(crate) fn current(&self) -> Arc<T> {
+        let mut loaded = self.current.lock().expect("watched file lock");
         let now = stamp(&self.path);
         if now != loaded.stamp {
-            match StreamsFile::load(&self.path) {
+            match (self.load)(&self.path) {
                 Ok(file) => {
                     loaded.file = Arc::new(file);
                     loaded.stamp = now;
                 }
-                Err(e) => tracing::warn!("keeping the previous stream configuration: {e}"),
+                Err(e) => tracing::warn!("keeping the previous {}: {e}", self.path.display()),
             }
         }
         loaded.file.clone()
+    }
+}
+
+/// `streams.json`, re-read when it changes.
+pub struct StreamRegistry(Watched<StreamsFile>);
+
+impl StreamRegistry {
+    pub fn open(data_dir: &Path) -> Result<Self, StreamsError> {
+        Watched::open(data_dir.join(STREAMS_FILE), StreamsFile::load).map(Self)
+    }
+
+    /// The configuration, re-read first if the file changed.
+    pub fn current(&self) -> Arc<StreamsFile> {
+        self.0.current()
     }
 }
 
@@ -401,7 +441,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -49,6 +49,8 @@ struct TestServer {
     ingest: Arc<Ingest>,
     dir: tempfile::TempDir,
     keys: Vec<String>,
+    /// An operator token covering `cam1` only.
+    operator: String,
     client: reqwest::Client,
 }
 
@@ -77,6 +79,16 @@ impl TestServer {
         config.workers = 2;
         config.quality_sample_rate = 1.0;
         tune(&mut config);
+        let operator = crate::operators::create_operator(
+            dir.path(),
+            &format!("ops-{}", keys.len()),
+            Some(vec!["cam1".to_owned()]),
+        )
+        .or_else(|_| {
+            // A restarted server over the same directory: a second operator.
+            crate::operators::create_operator(dir.path(), "ops-again", Some(vec!["cam1".into()]))
+        })
+        .unwrap();
         let ingest = Arc::new(Ingest::open(config, stages).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -87,6 +99,7 @@ impl TestServer {
             ingest,
             dir,
             keys,
+            operator,
             client: reqwest::Client::new(),
         }
     }
@@ -219,13 +232,8 @@ async fn an_ingested_frame_reaches_viewers_with_working_renditions() {
     let event = events.next_named("frame").await;
     assert_eq!(event["seq"], 7);
     assert_eq!(event["capture_time"], 1_700_000_000_000i64);
-    assert_eq!(
-        event["stages"],
-        serde_json::json!(["thumbnails", "moderation"]),
-        "no colour ops configured for cam1"
-    );
     assert!(event["latency_ms"]["ingest_to_publish"].as_f64().unwrap() > 0.0);
-    assert!(event["moderation"]["pdq_hash"].as_str().unwrap().len() == 64);
+    assert!(event.get("moderation").is_none(), "hints are for the operator: {event}");
     let renditions = event["renditions"].as_array().unwrap();
     assert!(!renditions.is_empty());
     for rendition in renditions {
@@ -358,6 +366,23 @@ async fn keys_are_checked_per_stream() {
     assert_eq!(unknown_stream.status(), StatusCode::FORBIDDEN);
     let operator = server.get("/streams/cam1/operator/events").await;
     assert_eq!(operator.status(), StatusCode::UNAUTHORIZED);
+    // An ingest key is for cameras, not for the console.
+    let camera = server
+        .client
+        .get(format!("{}/streams/cam1/operator/events", server.base))
+        .bearer_auth(&server.keys[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(camera.status(), StatusCode::UNAUTHORIZED);
+    let other_stream = server
+        .client
+        .get(format!("{}/streams/cam2/operator/events", server.base))
+        .bearer_auth(&server.operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_stream.status(), StatusCode::FORBIDDEN);
 
     // None of the refused requests published anything; the right key does.
     assert_eq!(
@@ -623,7 +648,7 @@ async fn a_held_frame_is_never_served_and_the_operator_is_told() {
     let mut operator = SseReader::open(
         &server.client,
         format!("{}/streams/cam1/operator/events", server.base),
-        Some(&server.keys[0]),
+        Some(&server.operator),
     )
     .await;
     let mut viewers = SseReader::open(
@@ -656,14 +681,13 @@ async fn a_held_frame_is_never_served_and_the_operator_is_told() {
         server.push(3, jpeg_frame("chelsea.png")).await.0,
         StatusCode::CREATED
     );
-    let seqs: Vec<u64> = [
+    let frames = [
         viewers.next_named("frame").await,
         viewers.next_named("frame").await,
-    ]
-    .iter()
-    .map(|e| e["seq"].as_u64().unwrap())
-    .collect();
+    ];
+    let seqs: Vec<u64> = frames.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![1, 3], "viewers never hear of the held frame");
+    assert!(frames.iter().all(|f| f.get("moderation").is_none()));
     assert_eq!(
         server
             .get("/streams/cam1/frames/2/w640-jpeg")
@@ -672,10 +696,114 @@ async fn a_held_frame_is_never_served_and_the_operator_is_told() {
         StatusCode::NOT_FOUND
     );
     assert!(!server.dir.path().join("streams/cam1/2").exists());
-    assert!(server.dir.path().join("held/cam1/2.json").exists());
+    assert!(server.dir.path().join("held/cam1/2/held.json").exists());
     let metrics = server.metrics().await;
     assert_eq!(
         counter(&metrics, "studio_edge_frames_held_total{stream=\"cam1\"}"),
+        1
+    );
+
+    // The operator sees frames with their hints.
+    let seen = operator.next_named("frame").await;
+    assert!(seen["moderation"]["action"].is_string(), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_publishes_a_held_frame_anyway_or_discards_it() {
+    let server = TestServer::start(native_stages(), |_| {}).await;
+    let operator = |method: reqwest::Method, path: &str| {
+        server
+            .client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(&server.operator)
+    };
+    server.push(1, jpeg_frame("coffee.png")).await;
+    assert_eq!(server.push(2, black_frame()).await.1["status"], "held");
+    assert_eq!(server.push(3, black_frame()).await.1["status"], "held");
+
+    // Without a token nothing is listed, shown or decided.
+    assert_eq!(
+        server.get("/studio/v1/streams/cam1/held").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let publish_path = "/studio/v1/streams/cam1/held/3/publish";
+    let anonymous = server.client.post(format!("{}{publish_path}", server.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(server.dir.path().join("held/cam1/3/held.json").exists());
+
+    let listed: Value = operator(reqwest::Method::GET, "/studio/v1/streams/cam1/held")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let held = listed["held"].as_array().unwrap();
+    assert_eq!(held.len(), 2);
+    assert!(
+        held[0]["moderation"]["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["code"] == "black-frame")
+    );
+    let preview = operator(reqwest::Method::GET, "/studio/v1/streams/cam1/held/3/w640-jpeg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), StatusCode::OK);
+    assert_eq!(preview.headers()["content-type"], "image/jpeg");
+
+    let mut viewers = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam1/events", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(viewers.next_named("latest").await["seq"], 1);
+    let published = operator(reqwest::Method::POST, publish_path).send().await.unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    let body: Value = published.json().await.unwrap();
+    assert_eq!(body["decision"]["action"], "publish");
+    assert!(body["decision"]["operator"].as_str().unwrap().starts_with("ops-"));
+    assert_eq!(viewers.next_named("frame").await["seq"], 3);
+    assert_eq!(
+        server.get("/streams/cam1/frames/3/w640-jpeg").await.status(),
+        StatusCode::OK
+    );
+    assert!(!server.dir.path().join("streams/cam1/3/held.json").exists());
+    // Published once: a second decision finds nothing held.
+    let again = operator(reqwest::Method::POST, publish_path).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    let discarded = operator(reqwest::Method::POST, "/studio/v1/streams/cam1/held/2/discard")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discarded.status(), StatusCode::OK);
+    assert!(!server.dir.path().join("held/cam1/2").exists());
+    assert_eq!(
+        server.get("/streams/cam1/frames/2/w640-jpeg").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed: Value = operator(reqwest::Method::GET, "/studio/v1/streams/cam1/held")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["held"].as_array().unwrap().len(), 0);
+    let actions: Vec<&str> = listed["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["publish", "discard"], "both decisions are recorded");
+    let metrics = server.metrics().await;
+    assert_eq!(
+        counter(&metrics, "studio_edge_held_decisions_total{stream=\"cam1\",action=\"discard\"}"),
         1
     );
 }
@@ -809,33 +937,38 @@ async fn retention_keeps_the_newest_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_engagement_and_the_viewer_page() {
     let server = TestServer::start(native_stages(), |_| {}).await;
-    let (drops, _) = tokio::sync::broadcast::channel::<DropUpdate>(16);
-    server
-        .ingest
-        .forward_drop_events(drops.subscribe(), |update| update);
+    let (drops, _) = tokio::sync::broadcast::channel::<Arc<DropUpdate>>(16);
+    server.ingest.forward_drop_events(drops.subscribe());
     let mut events = SseReader::open(
         &server.client,
         format!("{}/streams/cam2/events", server.base),
         None,
     )
     .await;
-    let update = |available| DropUpdate {
-        drop_id: "sneaker-drop".to_owned(),
-        available,
-        reserved: 10 - available,
-        sold: 0,
+    let update = |stream, available| {
+        Arc::new(crate::events::tests::drop_state("sneaker-drop", Some(stream), available))
     };
-    drops.send(update(10)).unwrap();
-    drops.send(update(10)).unwrap();
-    drops.send(update(9)).unwrap();
-    assert_eq!(events.next_named("drop").await["available"], 10);
-    assert_eq!(events.next_named("drop").await["available"], 9);
+    drops.send(update("cam2", 10)).unwrap();
+    drops.send(update("cam2", 10)).unwrap();
+    drops.send(Arc::new(crate::events::tests::drop_state("other", Some("cam1"), 3))).unwrap();
+    drops.send(update("cam2", 9)).unwrap();
+    let first = events.next_named("drop").await;
+    assert_eq!((first["available"].as_i64(), first["title"].as_str()), (Some(10), Some("Sneaker")));
+    assert_eq!(first["quote"]["total"], 2500);
+    assert!(first["server_time"].is_string() && first["ends_at"].is_string());
+    // cam1's drop never reaches cam2's viewers.
+    assert_eq!(events.next_named("drop").await["id"], "sneaker-drop");
 
-    for kind in ["impression", "impression", "click"] {
+    for (kind, overlay) in [
+        ("impression", "sneaker-drop"),
+        ("impression", "sneaker-drop"),
+        ("click", "sneaker-drop"),
+        ("click", "made-up-by-a-viewer"),
+    ] {
         let response = server
             .client
             .post(format!("{}/streams/cam2/engagement", server.base))
-            .json(&serde_json::json!({"kind": kind, "overlay": "sneaker-drop"}))
+            .json(&serde_json::json!({"kind": kind, "overlay": overlay}))
             .send()
             .await
             .unwrap();
@@ -865,14 +998,31 @@ async fn drops_engagement_and_the_viewer_page() {
             &metrics,
             "studio_edge_engagement_total{stream=\"cam2\",kind=\"click\"}"
         ),
+        2
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "studio_edge_drop_engagement_total{stream=\"cam2\",drop=\"sneaker-drop\",kind=\"click\"}"
+        ),
         1
     );
+    assert!(!metrics.contains("made-up-by-a-viewer"));
     assert!(metrics.contains("studio_edge_orders_oversell_incidents_total 0\n"));
 
     let page = server.get("/watch/cam2").await;
     assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
-    assert!(html.contains("/events") && html.contains("idempotency-key"));
+    assert!(html.contains("/assets/viewer.js"));
+    let script = server.get("/assets/common.js").await;
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("idempotency-key"));
+    assert_eq!(server.get("/studio/cam2").await.status(), StatusCode::OK);
+    assert_eq!(server.get("/assets/nope.js").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         server.get("/watch/nope").await.status(),
         StatusCode::NOT_FOUND

@@ -7,30 +7,44 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use studio_edge_orders::auth::{Operator, OperatorDirectory};
 //! use studio_edge_orders::{Orders, OrdersConfig};
+//!
+//! /// No operators: every operator route answers 401.
+//! struct Nobody;
+//! impl OperatorDirectory for Nobody {
+//!     fn find(&self, _token: &str) -> Option<Operator> { None }
+//! }
 //!
 //! let orders = Orders::open(OrdersConfig::sqlite_in("data".as_ref())).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, orders.router()).await?;
+//! axum::serve(listener, orders.router(Arc::new(Nobody))).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Routes (every state-changing one needs an `Idempotency-Key` header):
+//! Routes (every state-changing one needs an `Idempotency-Key` header;
+//! "operator" ones an operator token, see [`auth`]):
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /orders/v1/drops` | creates a drop (201) |
-//! | `GET /orders/v1/drops/{id}` | available, reserved, sold, status, server time |
+//! | `POST /orders/v1/drops` | operator: creates a drop (201), optionally on a `stream`, `pinned`, with `hold_seconds` and `shades` |
+//! | `GET /orders/v1/drops?stream=NAME[&limit=N]` | a stream's drops, newest first (default 50, at most 200) |
+//! | `GET /orders/v1/drops/{id}` | available, reserved, sold, status, quotes, server time |
+//! | `PATCH /orders/v1/drops/{id}` | operator: changes `title`, `pinned`, `ends_at`, `discounts`, `shades` |
+//! | `POST /orders/v1/drops/{id}/end` | operator: ends the sale now |
+//! | `GET /orders/v1/drops/{id}/funnel` | operator: reservations by state, orders, oversell incidents |
 //! | `POST /orders/v1/reservations` | holds units for the TTL (201 with price breakdown) |
 //! | `GET /orders/v1/reservations/{id}` | a reservation and its state |
 //! | `POST /orders/v1/reservations/{id}/confirm` | turns a hold into an order (201) |
 //! | `DELETE /orders/v1/reservations/{id}` | releases a hold (200) |
-//! | `GET /orders/v1/orders/{id}` | a confirmed order |
+//! | `GET /orders/v1/orders/{id}` | operator: a confirmed order |
 //!
 //! Storage is SQLite (`sqlite:<path>`, WAL, `synchronous=FULL`, one process
 //! per file) or PostgreSQL (`postgres://...`, any number of processes);
 //! see [`store`] for how the invariant `sold + reserved <= units` is kept.
 
+pub mod auth;
 mod http;
 pub mod idempotency;
 pub mod metrics;
@@ -45,7 +59,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use service::Service;
@@ -83,14 +96,9 @@ impl OrdersConfig {
     }
 }
 
-/// A change of a drop's remaining units, for viewers' event streams.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DropEvent {
-    pub drop_id: String,
-    pub available: i64,
-    pub reserved: i64,
-    pub sold: i64,
-}
+/// A drop's state after a change (stock, window, pin, title, price), for
+/// viewers' event streams.
+pub type DropEvent = Arc<model::DropView>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
@@ -116,9 +124,10 @@ pub async fn audit_drop(database: &str, drop_id: &str) -> Result<Option<StockAud
 }
 
 /// How often expired holds are swept: often enough that units come back
-/// within a second of expiry, and more often for very short TTLs.
+/// within a quarter of a second of expiry (drops may hold for as little as
+/// a second), and more often for very short TTLs.
 fn sweep_interval(ttl: Duration) -> Duration {
-    (ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    (ttl / 4).clamp(Duration::from_millis(50), Duration::from_millis(250))
 }
 
 /// Stored idempotent replies are pruned this often.
@@ -152,9 +161,10 @@ impl Orders {
         Ok(Self { service, events })
     }
 
-    /// Routes under `/orders/v1`, ready to merge into the host's router.
-    pub fn router(&self) -> axum::Router {
-        http::router(Arc::clone(&self.service))
+    /// Routes under `/orders/v1`, ready to merge into the host's router;
+    /// operator routes take their bearer tokens from `operators`.
+    pub fn router(&self, operators: Arc<dyn auth::OperatorDirectory>) -> axum::Router {
+        http::router(Arc::clone(&self.service), operators)
     }
 
     /// Drop-state changes as they happen (in this process).

@@ -105,6 +105,8 @@ impl Command {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::CreateDrop(_) => "create_drop",
+            Self::UpdateDrop { .. } => "update_drop",
+            Self::EndDrop { .. } => "end_drop",
             Self::Reserve(_) => "reserve",
             Self::Confirm { .. } => "confirm",
             Self::Release { .. } => "release",

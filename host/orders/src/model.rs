@@ -9,6 +9,10 @@ use crate::problem::ApiProblem;
 
 /// Largest number of units a drop may have.
 pub const MAX_UNITS: i64 = 1_000_000;
+/// Bounds of a drop's own hold time (`hold_seconds`).
+pub const MAX_HOLD_SECONDS: i64 = 3600;
+/// Most shades a drop may list.
+pub const MAX_SHADES: usize = 24;
 /// Accepted consent times may run ahead of the server clock by this much
 /// (phones' clocks drift).
 const CONSENT_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -43,6 +47,59 @@ struct NewDropBody {
     bundle: Option<Bundle>,
     #[serde(default)]
     discounts: Vec<Discount>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    pinned: bool,
+    #[serde(default)]
+    hold_seconds: Option<i64>,
+    #[serde(default)]
+    shades: Vec<Shade>,
+}
+
+/// A shade a product comes in, as measured from a calibrated capture:
+/// CIELAB under D65.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shade {
+    pub name: String,
+    pub lab: [f64; 3],
+}
+
+fn check_shades(shades: &[Shade]) -> Result<(), ApiProblem> {
+    if shades.len() > MAX_SHADES {
+        return Err(ApiProblem::bad_request(format!(
+            "a drop lists at most {MAX_SHADES} shades"
+        )));
+    }
+    for shade in shades {
+        check_text("shades[].name", &shade.name, 64)?;
+        let [l, a, b] = shade.lab;
+        if !(0.0..=100.0).contains(&l) || !(-128.0..=128.0).contains(&a) || !(-128.0..=128.0).contains(&b)
+        {
+            return Err(ApiProblem::bad_request(format!(
+                "shade {:?}: lab must be [L 0..100, a -128..128, b -128..128]",
+                shade.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stream names as the ingest service has them: 1-64 of a-z, 0-9, '-', '_'.
+fn check_stream(stream: &str) -> Result<(), ApiProblem> {
+    let ok = (1..=64).contains(&stream.len())
+        && stream
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && stream.bytes().next().is_some_and(|b| b != b'-' && b != b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiProblem::bad_request(
+            "stream must be a stream name: 1-64 of a-z, 0-9, '-' and '_'",
+        ))
+    }
 }
 
 /// A validated `POST /orders/v1/drops`.
@@ -55,6 +112,12 @@ pub struct NewDrop {
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
     pub per_buyer_limit: Option<i64>,
+    /// The stream whose viewers see the drop; none: API only.
+    pub stream: Option<String>,
+    pub pinned: bool,
+    /// How long its reservations hold units, when not the service's default.
+    pub hold_ms: Option<i64>,
+    pub shades: Vec<Shade>,
 }
 
 impl NewDrop {
@@ -75,6 +138,18 @@ impl NewDrop {
                 "per_buyer_limit must be at least 1",
             ));
         }
+        if let Some(stream) = &body.stream {
+            check_stream(stream)?;
+        }
+        if body
+            .hold_seconds
+            .is_some_and(|s| !(1..=MAX_HOLD_SECONDS).contains(&s))
+        {
+            return Err(ApiProblem::bad_request(format!(
+                "hold_seconds must be between 1 and {MAX_HOLD_SECONDS}"
+            )));
+        }
+        check_shades(&body.shades)?;
         let price_list = PriceList {
             unit_price: body.unit_price,
             currency: body.currency,
@@ -92,7 +167,68 @@ impl NewDrop {
             starts_at: body.starts_at,
             ends_at: body.ends_at,
             per_buyer_limit: body.per_buyer_limit,
+            stream: body.stream,
+            pinned: body.pinned,
+            hold_ms: body.hold_seconds.map(|s| s * 1000),
+            shades: body.shades,
         })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropPatchBody {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    pinned: Option<bool>,
+    #[serde(default)]
+    ends_at: Option<Timestamp>,
+    #[serde(default)]
+    discounts: Option<Vec<Discount>>,
+    #[serde(default)]
+    shades: Option<Vec<Shade>>,
+}
+
+/// A validated `PATCH /orders/v1/drops/{id}`: the fields to change, each
+/// optional. Units, price and stream are fixed once a drop exists (buyers
+/// hold reservations made under them).
+#[derive(Debug, Clone, Default)]
+pub struct DropPatch {
+    pub title: Option<String>,
+    pub pinned: Option<bool>,
+    pub ends_at: Option<Timestamp>,
+    pub discounts: Option<Vec<Discount>>,
+    pub shades: Option<Vec<Shade>>,
+}
+
+impl DropPatch {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiProblem> {
+        let body: DropPatchBody = parse_json(body)?;
+        if let Some(title) = &body.title {
+            check_text("title", title, 512)?;
+        }
+        if let Some(shades) = &body.shades {
+            check_shades(shades)?;
+        }
+        let patch = Self {
+            title: body.title,
+            pinned: body.pinned,
+            ends_at: body.ends_at,
+            discounts: body.discounts,
+            shades: body.shades,
+        };
+        if patch.title.is_none()
+            && patch.pinned.is_none()
+            && patch.ends_at.is_none()
+            && patch.discounts.is_none()
+            && patch.shades.is_none()
+        {
+            return Err(ApiProblem::bad_request(
+                "nothing to change: give title, pinned, ends_at, discounts or shades",
+            ));
+        }
+        Ok(patch)
     }
 }
 
@@ -209,7 +345,7 @@ pub enum DropStatus {
 
 /// `GET /orders/v1/drops/{id}`: the real state, with the server's clock so a
 /// countdown never trusts the viewer's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DropView {
     pub id: String,
     pub sku: String,
@@ -226,7 +362,42 @@ pub struct DropView {
     pub per_buyer_limit: Option<i64>,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    /// The stream whose viewers see it.
+    pub stream: Option<String>,
+    /// Shown as a card on the stream's viewer page.
+    pub pinned: bool,
+    /// How long a reservation of it holds its units.
+    pub hold_seconds: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shades: Vec<Shade>,
+    /// One unit at `server_time`, as the origin would price it.
+    pub quote: PriceBreakdown,
+    /// The bundle's units at `server_time`, when the drop has a bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_quote: Option<PriceBreakdown>,
+    /// When a bundle or discount next starts or ends (the quotes change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_changes_at: Option<Timestamp>,
     pub server_time: Timestamp,
+}
+
+/// `GET /orders/v1/drops/{id}/funnel`: what viewers and buyers did with a
+/// drop, from the orders tables (reservations by state, orders) and the
+/// audit of its stock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DropFunnel {
+    pub drop_id: String,
+    pub reservations: i64,
+    pub held: i64,
+    pub confirmed: i64,
+    pub released: i64,
+    pub expired: i64,
+    pub orders: i64,
+    pub units_sold: i64,
+    /// 1 when the drop's stored stock breaks the invariant (more sold and
+    /// reserved than it has, or more units in orders than it has): an
+    /// oversell incident; 0 otherwise.
+    pub oversell_incidents: i64,
 }
 
 /// A reservation's state.

@@ -11,7 +11,8 @@ use crate::DropEvent;
 use crate::idempotency::{IdempotencyKey, InFlight, KEY_RETENTION_MS};
 use crate::metrics::Metrics;
 use crate::model::{
-    Confirmation, DropView, NewDrop, NewReservation, OrderView, ReservationState, ReservationView,
+    Confirmation, DropFunnel, DropPatch, DropView, NewDrop, NewReservation, OrderView,
+    ReservationState, ReservationView,
 };
 use crate::problem::ApiProblem;
 use crate::store::{self, Store, StoreError};
@@ -20,6 +21,15 @@ use crate::store::{self, Store, StoreError};
 #[derive(Debug, Clone)]
 pub enum Command {
     CreateDrop(NewDrop),
+    UpdateDrop {
+        drop_id: String,
+        patch: DropPatch,
+    },
+    /// Ends the drop's sale now (reservations already held may still be
+    /// confirmed until they expire).
+    EndDrop {
+        drop_id: String,
+    },
     Reserve(NewReservation),
     Confirm {
         reservation_id: String,
@@ -122,7 +132,8 @@ fn failed(e: StoreError) -> ApiProblem {
 /// The orders service behind the HTTP routes.
 pub struct Service {
     store: Store,
-    reservation_ttl: Duration,
+    /// Milliseconds a reservation holds its units unless its drop says.
+    default_hold_ms: i64,
     in_flight: InFlight,
     events: broadcast::Sender<DropEvent>,
     metrics: Metrics,
@@ -136,7 +147,7 @@ impl Service {
     ) -> Self {
         Self {
             store,
-            reservation_ttl,
+            default_hold_ms: i64::try_from(reservation_ttl.as_millis()).unwrap_or(i64::MAX),
             in_flight: InFlight::default(),
             events,
             metrics: Metrics::default(),
@@ -243,18 +254,34 @@ impl Service {
         match command {
             Command::CreateDrop(drop) => {
                 let row = store::insert_drop(conn, &drop, now).await?;
-                let event = row.event();
-                Ok(Done {
-                    reply: Reply::json(201, &row.view(now)),
-                    event: Some(event),
-                })
+                Ok(self.drop_done(201, &row, now))
+            }
+            Command::UpdateDrop { drop_id, patch } => {
+                let row = find_drop_or_404(conn, &drop_id).await?;
+                let row = store::update_drop(conn, &patched(row, patch, now)?).await?;
+                Ok(self.drop_done(200, &row, now))
+            }
+            Command::EndDrop { drop_id } => {
+                let mut row = find_drop_or_404(conn, &drop_id).await?;
+                if row.ends_at > now {
+                    row.ends_at = now;
+                    // The window stays non-empty: a drop ended before it
+                    // started ends just after it "started".
+                    if row.starts_at >= now {
+                        row.starts_at = now.plus_millis(-1);
+                    }
+                    row = store::update_drop(conn, &row).await?;
+                }
+                Ok(self.drop_done(200, &row, now))
             }
             Command::Reserve(request) => self.reserve(conn, request, now).await,
             Command::Confirm {
                 reservation_id,
                 confirmation,
-            } => confirm(conn, &reservation_id, &confirmation, now).await,
-            Command::Release { reservation_id } => release(conn, &reservation_id, now).await,
+            } => confirm(conn, &reservation_id, &confirmation, now, self.default_hold_ms).await,
+            Command::Release { reservation_id } => {
+                release(conn, &reservation_id, now, self.default_hold_ms).await
+            }
         }
     }
 
@@ -277,20 +304,63 @@ impl Service {
             }
         }
         let price = drop.price_list.price(request.quantity, now);
-        let ttl = i64::try_from(self.reservation_ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires_at = now.plus_millis(drop.hold_ms(self.default_hold_ms));
         let reservation =
-            store::insert_reservation(conn, &request, &price, now, now.plus_millis(ttl)).await?;
+            store::insert_reservation(conn, &request, &price, now, expires_at).await?;
         Ok(Done {
             reply: Reply::json(201, &reservation.view()),
-            event: Some(drop.event()),
+            event: Some(drop.event(now, self.default_hold_ms)),
         })
+    }
+
+    /// A command's answer that is the drop's new state, announced to viewers.
+    fn drop_done(&self, status: u16, row: &store::DropRow, now: Timestamp) -> Done {
+        let event = row.event(now, self.default_hold_ms);
+        Done {
+            reply: Reply::json(status, event.as_ref()),
+            event: Some(event),
+        }
     }
 
     /// Reads a drop's state now.
     pub async fn drop_view(&self, id: &str) -> Result<DropView, ApiProblem> {
         let mut conn = self.store.acquire().await.map_err(failed)?;
         let drop = store::find_drop(&mut conn, id).await.map_err(failed)?;
-        drop.map(|d| d.view(Timestamp::now()))
+        drop.map(|d| d.view(Timestamp::now(), self.default_hold_ms))
+            .ok_or_else(|| ApiProblem::not_found(format!("no drop {id}")))
+    }
+
+    /// A stream's drops, newest first.
+    pub async fn stream_drops(&self, stream: &str, limit: i64) -> Result<Vec<DropView>, ApiProblem> {
+        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let now = Timestamp::now();
+        let rows = store::list_drops(&mut conn, stream, limit)
+            .await
+            .map_err(failed)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.view(now, self.default_hold_ms))
+            .collect())
+    }
+
+    /// Every drop of any stream that has not ended: what viewers are shown
+    /// when a host starts.
+    pub async fn open_stream_drops(&self) -> Result<Vec<DropView>, StoreError> {
+        let mut conn = self.store.acquire().await?;
+        let now = Timestamp::now();
+        let rows = store::open_stream_drops(&mut conn, now).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.view(now, self.default_hold_ms))
+            .collect())
+    }
+
+    /// What buyers did with a drop.
+    pub async fn funnel(&self, id: &str) -> Result<DropFunnel, ApiProblem> {
+        let mut conn = self.store.acquire().await.map_err(failed)?;
+        store::drop_funnel(&mut conn, id)
+            .await
+            .map_err(failed)?
             .ok_or_else(|| ApiProblem::not_found(format!("no drop {id}")))
     }
 
@@ -329,8 +399,9 @@ impl Service {
                 return Ok(drops_touched);
             }
             drops_touched += drops.len();
+            let now = Timestamp::now();
             for drop in drops {
-                let _ = self.events.send(drop.event());
+                let _ = self.events.send(drop.event(now, self.default_hold_ms));
             }
         }
     }
@@ -392,11 +463,57 @@ async fn why_not_reserved(
     })
 }
 
+async fn find_drop_or_404(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<store::DropRow, Refusal> {
+    store::find_drop(conn, id)
+        .await?
+        .ok_or_else(|| ApiProblem::not_found(format!("no drop {id}")).into())
+}
+
+/// `row` with `patch` applied, checked as a new drop would be.
+fn patched(
+    mut row: store::DropRow,
+    patch: DropPatch,
+    now: Timestamp,
+) -> Result<store::DropRow, Refusal> {
+    if let Some(title) = patch.title {
+        row.title = title;
+    }
+    if let Some(pinned) = patch.pinned {
+        row.pinned = pinned;
+    }
+    if let Some(ends_at) = patch.ends_at {
+        if ends_at <= row.starts_at {
+            return Err(ApiProblem::bad_request("ends_at must be after starts_at").into());
+        }
+        if ends_at < now && row.ends_at > now {
+            return Err(ApiProblem::bad_request(
+                "ends_at is in the past: end a drop with POST /orders/v1/drops/{id}/end",
+            )
+            .into());
+        }
+        row.ends_at = ends_at;
+    }
+    if let Some(discounts) = patch.discounts {
+        row.price_list.discounts = discounts;
+        row.price_list
+            .validate()
+            .map_err(|e| ApiProblem::bad_request(e.to_string()))?;
+    }
+    if let Some(shades) = patch.shades {
+        row.shades = shades;
+    }
+    Ok(row)
+}
+
 async fn confirm(
     conn: &mut sqlx::AnyConnection,
     id: &str,
     confirmation: &Confirmation,
     now: Timestamp,
+    default_hold_ms: i64,
 ) -> Result<Done, Refusal> {
     if let Some((reservation, drop)) =
         store::close_reservation(conn, id, ReservationState::Confirmed, now, true).await?
@@ -405,7 +522,7 @@ async fn confirm(
             store::insert_order(conn, &reservation, &confirmation.payment_reference, now).await?;
         return Ok(Done {
             reply: Reply::json(201, &order),
-            event: Some(drop.event()),
+            event: Some(drop.event(now, default_hold_ms)),
         });
     }
     let Some(reservation) = store::find_reservation(conn, id).await? else {
@@ -419,7 +536,7 @@ async fn confirm(
                 store::close_reservation(conn, id, ReservationState::Expired, now, false).await?;
             Ok(Done {
                 reply: Reply::problem(&ApiProblem::reservation_expired(id)),
-                event: closed.map(|(_, drop)| drop.event()),
+                event: closed.map(|(_, drop)| drop.event(now, default_hold_ms)),
             })
         }
         ReservationState::Expired => Err(ApiProblem::reservation_expired(id).into()),
@@ -435,13 +552,14 @@ async fn release(
     conn: &mut sqlx::AnyConnection,
     id: &str,
     now: Timestamp,
+    default_hold_ms: i64,
 ) -> Result<Done, Refusal> {
     if let Some((reservation, drop)) =
         store::close_reservation(conn, id, ReservationState::Released, now, false).await?
     {
         return Ok(Done {
             reply: Reply::json(200, &reservation.view()),
-            event: Some(drop.event()),
+            event: Some(drop.event(now, default_hold_ms)),
         });
     }
     let Some(reservation) = store::find_reservation(conn, id).await? else {

@@ -23,8 +23,8 @@ use studio_edge_cart::timestamp::Timestamp;
 
 use crate::idempotency::{IdempotencyKey, advisory_lock_id};
 use crate::model::{
-    Consent, DropStatus, DropView, NewDrop, NewReservation, OrderView, ReservationState,
-    ReservationView,
+    Consent, DropFunnel, DropStatus, DropView, NewDrop, NewReservation, OrderView,
+    ReservationState, ReservationView, Shade,
 };
 use crate::{DropEvent, OrdersError};
 
@@ -283,10 +283,11 @@ fn decode_error(what: &str, e: impl std::fmt::Display) -> StoreError {
     sqlx::Error::Decode(format!("{what}: {e}").into())
 }
 
-const DROP_COLUMNS: &str =
-    "id, sku, title, units, reserved, sold, price_list, starts_at, ends_at, per_buyer_limit";
+const DROP_COLUMNS: &str = "id, sku, title, units, reserved, sold, price_list, starts_at, \
+     ends_at, per_buyer_limit, stream, pinned, hold_ms, shades";
 
 /// A drop row.
+#[derive(Clone)]
 pub struct DropRow {
     pub id: String,
     pub sku: String,
@@ -298,11 +299,16 @@ pub struct DropRow {
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
     pub per_buyer_limit: Option<i64>,
+    pub stream: Option<String>,
+    pub pinned: bool,
+    pub hold_ms: Option<i64>,
+    pub shades: Vec<Shade>,
 }
 
 impl DropRow {
     fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         let price_list: String = row.try_get("price_list")?;
+        let shades: Option<String> = row.try_get("shades")?;
         Ok(Self {
             id: row.try_get("id")?,
             sku: row.try_get("sku")?,
@@ -315,6 +321,15 @@ impl DropRow {
             starts_at: Timestamp::from_unix_millis(row.try_get("starts_at")?),
             ends_at: Timestamp::from_unix_millis(row.try_get("ends_at")?),
             per_buyer_limit: row.try_get("per_buyer_limit")?,
+            stream: row.try_get("stream")?,
+            pinned: row.try_get::<i64, _>("pinned")? != 0,
+            hold_ms: row.try_get("hold_ms")?,
+            shades: match shades {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|e| decode_error("drops.shades", e))?
+                }
+                None => Vec::new(),
+            },
         })
     }
 
@@ -322,16 +337,17 @@ impl DropRow {
         self.units - self.sold - self.reserved
     }
 
-    pub fn event(&self) -> DropEvent {
-        DropEvent {
-            drop_id: self.id.clone(),
-            available: self.available(),
-            reserved: self.reserved,
-            sold: self.sold,
-        }
+    /// How long a reservation of this drop holds its units.
+    pub fn hold_ms(&self, default_ms: i64) -> i64 {
+        self.hold_ms.unwrap_or(default_ms)
     }
 
-    pub fn view(self, now: Timestamp) -> DropView {
+    /// The drop's state at `now`, for its viewers.
+    pub fn event(&self, now: Timestamp, default_hold_ms: i64) -> DropEvent {
+        std::sync::Arc::new(self.clone().view(now, default_hold_ms))
+    }
+
+    pub fn view(self, now: Timestamp, default_hold_ms: i64) -> DropView {
         let status = if now < self.starts_at {
             DropStatus::Scheduled
         } else if now >= self.ends_at {
@@ -342,6 +358,14 @@ impl DropRow {
             DropStatus::Active
         };
         let available = self.available();
+        let hold_seconds = self.hold_ms(default_hold_ms) / 1000;
+        let quote = self.price_list.price(1, now);
+        let bundle_quote = self
+            .price_list
+            .bundle
+            .as_ref()
+            .map(|bundle| self.price_list.price(bundle.units, now));
+        let price_changes_at = self.price_list.next_change(now);
         DropView {
             id: self.id,
             sku: self.sku,
@@ -358,9 +382,20 @@ impl DropRow {
             per_buyer_limit: self.per_buyer_limit,
             starts_at: self.starts_at,
             ends_at: self.ends_at,
+            stream: self.stream,
+            pinned: self.pinned,
+            hold_seconds,
+            shades: self.shades,
+            quote,
+            bundle_quote,
+            price_changes_at,
             server_time: now,
         }
     }
+}
+
+fn shades_json(shades: &[Shade]) -> Option<String> {
+    (!shades.is_empty()).then(|| serde_json::to_string(shades).expect("shades serialise"))
 }
 
 pub async fn insert_drop(
@@ -372,8 +407,9 @@ pub async fn insert_drop(
         serde_json::to_string(&drop.price_list).expect("a price list always serialises");
     let row = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO drops (id, sku, title, units, reserved, sold, unit_price, currency,
-                            price_list, starts_at, ends_at, per_buyer_limit, created_at)
-         VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, $10, $11)
+                            price_list, starts_at, ends_at, per_buyer_limit, created_at,
+                            stream, pinned, hold_ms, shades)
+         VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING {DROP_COLUMNS}"
     )))
     .bind(new_id("drp"))
@@ -387,9 +423,107 @@ pub async fn insert_drop(
     .bind(drop.ends_at.unix_millis())
     .bind(drop.per_buyer_limit)
     .bind(now.unix_millis())
+    .bind(drop.stream.as_deref())
+    .bind(i64::from(drop.pinned))
+    .bind(drop.hold_ms)
+    .bind(shades_json(&drop.shades))
     .fetch_one(conn)
     .await?;
     DropRow::from_row(&row)
+}
+
+/// A stream's drops, newest start first, at most `limit`.
+pub async fn list_drops(
+    conn: &mut AnyConnection,
+    stream: &str,
+    limit: i64,
+) -> Result<Vec<DropRow>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {DROP_COLUMNS} FROM drops WHERE stream = $1 ORDER BY starts_at DESC, id DESC LIMIT $2"
+    )))
+    .bind(stream)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(DropRow::from_row).collect()
+}
+
+/// Every drop on any stream that has not ended by `now`: what viewers may
+/// be shown when the host starts.
+pub async fn open_stream_drops(
+    conn: &mut AnyConnection,
+    now: Timestamp,
+) -> Result<Vec<DropRow>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {DROP_COLUMNS} FROM drops WHERE stream IS NOT NULL AND ends_at > $1"
+    )))
+    .bind(now.unix_millis())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(DropRow::from_row).collect()
+}
+
+/// Writes a drop's changeable fields (title, pinned, window end, price
+/// list, shades) as `drop` now has them.
+pub async fn update_drop(conn: &mut AnyConnection, drop: &DropRow) -> Result<DropRow, StoreError> {
+    let price_list =
+        serde_json::to_string(&drop.price_list).expect("a price list always serialises");
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE drops SET title = $1, pinned = $2, starts_at = $3, ends_at = $4,
+                          price_list = $5, shades = $6
+         WHERE id = $7 RETURNING {DROP_COLUMNS}"
+    )))
+    .bind(&drop.title)
+    .bind(i64::from(drop.pinned))
+    .bind(drop.starts_at.unix_millis())
+    .bind(drop.ends_at.unix_millis())
+    .bind(price_list)
+    .bind(shades_json(&drop.shades))
+    .bind(&drop.id)
+    .fetch_one(conn)
+    .await?;
+    DropRow::from_row(&row)
+}
+
+/// Reservations by state, orders and the stock audit of one drop.
+pub async fn drop_funnel(
+    conn: &mut AnyConnection,
+    drop_id: &str,
+) -> Result<Option<DropFunnel>, StoreError> {
+    let Some(audit) = audit_drop(conn, drop_id).await? else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT state, CAST(COUNT(*) AS BIGINT) FROM reservations WHERE drop_id = $1 GROUP BY state",
+    )
+    .bind(drop_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut funnel = DropFunnel {
+        drop_id: drop_id.to_owned(),
+        ..DropFunnel::default()
+    };
+    for row in &rows {
+        let count: i64 = row.try_get(1)?;
+        funnel.reservations += count;
+        match ReservationState::parse(&row.try_get::<String, _>(0)?) {
+            Some(ReservationState::Held) => funnel.held = count,
+            Some(ReservationState::Confirmed) => funnel.confirmed = count,
+            Some(ReservationState::Released) => funnel.released = count,
+            Some(ReservationState::Expired) => funnel.expired = count,
+            None => {}
+        }
+    }
+    let orders = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE drop_id = $1")
+        .bind(drop_id)
+        .fetch_one(conn)
+        .await?;
+    funnel.orders = orders.try_get(0)?;
+    funnel.units_sold = audit.sold;
+    funnel.oversell_incidents = i64::from(
+        audit.sold + audit.reserved > audit.units || audit.ordered_quantity > audit.units,
+    );
+    Ok(Some(funnel))
 }
 
 pub async fn find_drop(conn: &mut AnyConnection, id: &str) -> Result<Option<DropRow>, StoreError> {
@@ -735,7 +869,7 @@ pub async fn count_oversold_drops(conn: &mut AnyConnection) -> Result<i64, Store
     )
     .fetch_one(conn)
     .await?;
-    Ok(row.try_get(0)?)
+    row.try_get(0)
 }
 
 pub async fn audit_drop(

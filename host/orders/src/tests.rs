@@ -12,7 +12,29 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 use studio_edge_cart::timestamp::Timestamp;
 
+use crate::auth::{Operator, OperatorDirectory};
 use crate::{Orders, OrdersConfig, Service};
+
+/// Operator tokens of the tests: `op-all` covers every stream, `op-cam1`
+/// only `cam1`.
+struct TestOperators;
+
+impl OperatorDirectory for TestOperators {
+    fn find(&self, token: &str) -> Option<Operator> {
+        let streams = match token {
+            "op-all" => None,
+            "op-cam1" => Some(vec!["cam1".to_owned()]),
+            _ => return None,
+        };
+        Some(Operator {
+            name: token.to_owned(),
+            streams,
+        })
+    }
+}
+
+/// The token every test request carries unless it says otherwise.
+const OPERATOR: &str = "op-all";
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -104,7 +126,7 @@ impl Server {
             .await
             .expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
-        let router = orders.router();
+        let router = orders.router(Arc::new(TestOperators));
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -150,7 +172,21 @@ impl Server {
         key: Option<&str>,
         body: Option<String>,
     ) -> Reply {
+        self.send_as(Some(OPERATOR), method, path, key, body).await
+    }
+
+    async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(key) = key {
             request = request.header("idempotency-key", format!("\"{key}\""));
         }
@@ -556,6 +592,102 @@ async fn drop_rules_are_enforced(db: TestDb) {
     assert_eq!((audit.reserved, audit.sold), (0, 2));
 }
 
+async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
+    use reqwest::Method;
+    let server = Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await;
+    let mut events = server.orders.drop_events();
+    let now = Timestamp::now();
+    let body = json!({
+        "sku": "LIP-1", "title": "Lipstick", "units": 5, "unit_price": 1800, "currency": "EUR",
+        "starts_at": now.plus_millis(-1000), "ends_at": now.plus_millis(3_600_000),
+        "stream": "cam1", "hold_seconds": 30, "bundle": {"units": 2, "price": 3000},
+        "shades": [{"name": "Rose", "lab": [55.0, 40.0, 12.0]}],
+    })
+    .to_string();
+    let create = |token: Option<&'static str>, key: &'static str| {
+        server.send_as(token, Method::POST, "/orders/v1/drops", Some(key), Some(body.clone()))
+    };
+    // No token, a forged one: 401; a token for another stream: 403. Nothing is created.
+    create(None, "d1").await.assert_problem(401, "unauthorized");
+    create(Some("op-forged"), "d2").await.assert_problem(401, "unauthorized");
+    let mut cam2 = serde_json::from_str::<Value>(&body).unwrap();
+    cam2["stream"] = json!("cam2");
+    server
+        .send_as(Some("op-cam1"), Method::POST, "/orders/v1/drops", Some("d3"), Some(cam2.to_string()))
+        .await
+        .assert_problem(403, "forbidden");
+    let listed = server.get("/orders/v1/drops?stream=cam1").await.json();
+    assert_eq!(listed["drops"].as_array().unwrap().len(), 0);
+
+    let created = create(Some("op-cam1"), "d4").await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let drop = created.json();
+    let id = drop["id"].as_str().unwrap().to_owned();
+    assert_eq!((drop["stream"].as_str(), drop["pinned"].as_bool()), (Some("cam1"), Some(false)));
+    assert_eq!(drop["hold_seconds"], 30);
+    assert_eq!(drop["quote"]["total"], 1800);
+    assert_eq!(drop["bundle_quote"]["total"], 3000);
+    assert_eq!(drop["shades"][0]["name"], "Rose");
+    let event = events.recv().await.expect("a drop event");
+    assert_eq!((event.id.as_str(), event.stream.as_deref()), (id.as_str(), Some("cam1")));
+
+    // Listing is open to viewers; an unknown or missing stream is empty or 400.
+    let listed = server.send_as(None, Method::GET, "/orders/v1/drops?stream=cam1", None, None).await;
+    assert_eq!(listed.json()["drops"][0]["id"], id.as_str());
+    server
+        .send_as(None, Method::GET, "/orders/v1/drops", None, None)
+        .await
+        .assert_problem(400, "bad-request");
+
+    // Pin: 401 without a token, 403 with another stream's; then pinned, announced.
+    let pin = json!({"pinned": true}).to_string();
+    let path = format!("/orders/v1/drops/{id}");
+    server
+        .send_as(None, Method::PATCH, &path, Some("p1"), Some(pin.clone()))
+        .await
+        .assert_problem(401, "unauthorized");
+    let pinned = server.send_as(Some("op-cam1"), Method::PATCH, &path, Some("p2"), Some(pin)).await;
+    assert_eq!(pinned.status, 200, "{}", pinned.text());
+    assert_eq!(pinned.json()["pinned"], true);
+    assert!(events.recv().await.expect("pin event").pinned);
+    server
+        .send_as(Some("op-all"), Method::PATCH, &path, Some("p3"), Some(r#"{"units":9}"#.into()))
+        .await
+        .assert_problem(400, "bad-request");
+
+    // A hold lasts the drop's own hold_seconds.
+    let held = server.reserve(&id, "buyer", 1, "r1").await.json();
+    let hold_ms = Timestamp::parse_rfc3339(held["expires_at"].as_str().unwrap()).unwrap().unix_millis()
+        - Timestamp::parse_rfc3339(held["created_at"].as_str().unwrap()).unwrap().unix_millis();
+    assert_eq!(hold_ms, 30_000);
+
+    // The funnel counts the reservation; only operators read it, and orders.
+    let funnel_path = format!("/orders/v1/drops/{id}/funnel");
+    server
+        .send_as(None, Method::GET, &funnel_path, None, None)
+        .await
+        .assert_problem(401, "unauthorized");
+    let funnel = server.get(&funnel_path).await.json();
+    assert_eq!((funnel["reservations"].as_i64(), funnel["held"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(funnel["oversell_incidents"], 0);
+    let order = server.confirm(held["id"].as_str().unwrap(), "c1").await.json();
+    let order_path = format!("/orders/v1/orders/{}", order["id"].as_str().unwrap());
+    server
+        .send_as(None, Method::GET, &order_path, None, None)
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(server.get(&order_path).await.status, 200);
+
+    // Ending: the drop is over at once and nobody can reserve.
+    let ended = server
+        .send_as(Some("op-cam1"), Method::POST, &format!("/orders/v1/drops/{id}/end"), Some("e1"), None)
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.text());
+    assert_eq!(ended.json()["status"], "ended");
+    server.reserve(&id, "other", 1, "r2").await.assert_problem(409, "drop-not-active");
+    server.stop().await;
+}
+
 async fn confirmed_orders_survive_a_reopen(db: TestDb) {
     let (drop_id, order_id) = {
         let server = Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await;
@@ -605,6 +737,7 @@ on_both_stores!(
     retries_replay_and_reused_keys_are_refused,
     expired_holds_come_back_and_cannot_be_confirmed,
     drop_rules_are_enforced,
+    operators_manage_the_drops_of_their_streams,
     confirmed_orders_survive_a_reopen,
 );
 

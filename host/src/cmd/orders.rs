@@ -1,5 +1,5 @@
 //! `studio-edge orders`: serve only the orders service, with its counters
-//! at `GET /metrics`.
+//! at `GET /metrics`; operator tokens from `<data-dir>/operators.json`.
 
 use std::net::SocketAddr;
 
@@ -24,6 +24,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let operators = studio_edge_ingest::operators::OperatorRegistry::open(&args.store.data_dir)
+        .context("reading the operator tokens")?;
     let service = orders.service();
     let metrics = axum::routing::get(move || {
         let text = service.metrics().text();
@@ -38,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     });
     let router = orders
-        .router()
+        .router(std::sync::Arc::new(operators))
         .route("/metrics", metrics)
         .fallback(not_found);
     server::announce(&listener)?;

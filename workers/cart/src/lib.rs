@@ -8,6 +8,12 @@
 //! | `POST /v1/cart/release` `{reservation_id}` | `DELETE /orders/v1/reservations/{id}` |
 //! | `GET /v1/cart/drops/{id}?quantity=n` | `GET /orders/v1/drops/{id}`, plus a price quote |
 //!
+//! These are the buyer's routes, open to any viewer. Managing drops
+//! (create, change, pin, end) and reading orders are operator routes of the
+//! orders service itself (`Authorization: Bearer <operator token>`, from
+//! `studio-edge operators create`); the cart never forwards them and holds
+//! no operator credential.
+//!
 //! It validates input before the origin sees it, requires the consent
 //! field and the `Idempotency-Key` header (passed through unchanged, never
 //! invented: only the buyer's device knows when two taps are one purchase),
@@ -280,8 +286,12 @@ fn forward(
     Ok(relay(response))
 }
 
+/// The buyer's answer when the orders service cannot be reached: a
+/// sentence they can act on. The cause (a connection refused, a DNS
+/// failure) is for the operator's log, not for the buyer.
 fn origin_error(error: &FetchError) -> Problem {
-    origin_unavailable(format!("the orders service did not answer: {error}"))
+    eprintln!("cart: the orders service did not answer: {error}");
+    origin_unavailable("The shop could not be reached just now. Please try again in a moment.")
 }
 
 /// The origin's answer as the client gets it: its status and body
@@ -292,10 +302,13 @@ fn relay(origin: Response) -> Response {
     let is_json = content_type.starts_with("application/json")
         || content_type.starts_with("application/problem+json");
     if !is_json {
-        return origin_unavailable(format!(
-            "the orders service answered {} with {content_type:?}",
+        eprintln!(
+            "cart: the orders service answered {} with {content_type:?}",
             origin.status
-        ))
+        );
+        return origin_unavailable(
+            "The shop could not answer just now. Please try again in a moment.",
+        )
         .into_response();
     }
     let retry_after = origin.header("retry-after").map(str::to_owned);

@@ -163,6 +163,13 @@ fn an_unreachable_or_broken_origin_is_a_502() {
         problem_type(&response),
         "urn:studio-edge:problem:origin-unavailable"
     );
+    // The buyer reads a sentence, not the transport's error code.
+    let detail = serde_json::from_slice::<serde_json::Value>(&response.body).unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.starts_with("The shop could not be reached"), "{detail}");
+    assert!(!detail.contains("refused"), "{detail}");
 
     let html = FakeOrigin::answering(Ok(Response::new(500, "text/html", b"<h1>oops".to_vec())));
     let response = handle(

@@ -155,7 +155,7 @@ pub fn finder_patterns(luma: &[u8], width: usize, height: usize) -> Vec<FinderPa
                 }
                 continue;
             }
-            let expect_dark = current % 2 == 0;
+            let expect_dark = current.is_multiple_of(2);
             if x < width && dark == expect_dark {
                 runs[current] += 1;
                 continue;
