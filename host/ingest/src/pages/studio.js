@@ -12,6 +12,8 @@ const enc = encodeURIComponent;
 let token = sessionStorage.getItem(TOKEN_KEY);
 let running = null;
 const previews = new Map();
+const RECENT_SHOWN = 8;
+const recent = [];
 
 function signedIn(on) {
   for (const id of ["live", "held-section", "stats-section", "drops-section"]) $(id).hidden = !on;
@@ -53,6 +55,13 @@ function showLatest(frame) {
   const ms = frame.latency_ms.capture_to_publish ?? frame.latency_ms.ingest_to_publish;
   $("latest-caption").textContent = `frame ${frame.seq} · ${ms.toFixed(0)} ms to publish · action ${frame.moderation ? frame.moderation.action : "none"}`;
   $("latest-hints").replaceChildren(...hintItems(frame.moderation));
+  if (recent.some(f => f.seq === frame.seq)) return;
+  recent.unshift(frame);
+  recent.length = Math.min(recent.length, RECENT_SHOWN);
+  $("recent").replaceChildren(...recent.map(f => {
+    const codes = ((f.moderation && f.moderation.hints) || []).map(h => h.code);
+    return el("li", {}, `frame ${f.seq}: ${f.moderation ? f.moderation.action : "not moderated"}${codes.length ? ` (${codes.join(", ")})` : ""}`);
+  }));
 }
 
 /** Held previews need the token, so they are fetched and shown as blobs. */

@@ -43,7 +43,12 @@ function buildPicture(frame) {
     byType.get(r.content_type).push(r);
   }
   const sizes = "(min-width: 900px) 60vw, 100vw";
-  const types = FORMAT_ORDER.filter(t => byType.has(t));
+  // A format is offered only if it has the widest size too: a browser takes
+  // the first <source> whose type it supports, and must not be stuck with
+  // a small WebP when a large JPEG exists.
+  const widthOf = t => Math.max(...byType.get(t).map(r => r.width));
+  const maxWidth = Math.max(...[...byType.keys()].map(widthOf));
+  const types = FORMAT_ORDER.filter(t => byType.has(t) && widthOf(t) >= maxWidth);
   if (types.length === 0) return null;
   const srcset = list => list.sort((a, b) => a.width - b.width).map(r => `${r.url} ${r.width}w`).join(", ");
   const fallback = byType.get(types[types.length - 1]);
