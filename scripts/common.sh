@@ -81,3 +81,84 @@ ensure_postgres() {
         fi
     fi
 }
+
+# wasm-bindgen-cli (the CLI and wasm-bindgen-test-runner) of exactly the
+# wasm-bindgen version in Cargo.lock: the two must match. A cargo install,
+# about 4 minutes here, once.
+ensure_wasm_bindgen() {
+    local version dir="$ROOT/.tools/wasm-bindgen"
+    version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")
+    if [ "$("$dir/bin/wasm-bindgen" --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
+        cargo install wasm-bindgen-cli --version "$version" --root "$dir" --force
+    fi
+    export STUDIO_EDGE_WASM_BINDGEN="$dir/bin/wasm-bindgen"
+    export STUDIO_EDGE_WASM_BINDGEN_TEST_RUNNER="$dir/bin/wasm-bindgen-test-runner"
+}
+
+# binaryen (wasm-metadce, wasm-opt) from its npm package: Debian's is too old
+# for the features Rust's wasm uses.
+ensure_binaryen() {
+    local dir="$ROOT/.tools/binaryen"
+    if [ ! -x "$dir/node_modules/binaryen/bin/wasm-opt" ]; then
+        npm install --prefix "$dir" --no-audit --no-fund --silent binaryen@132
+    fi
+    export STUDIO_EDGE_BINARYEN="$dir/node_modules/binaryen/bin"
+}
+
+# The viewer page's client package (workers/client, crate studio-edge-client)
+# for the browser: built for wasm32-unknown-unknown, bound with
+# wasm-bindgen --target web, trimmed to its own exports and optimised with
+# binaryen, then written with content-hashed names and manifest.json to
+# host/client-dist/, which `studio-edge up` serves under /client/
+# (workers/client/web/dist.mjs does the packaging).
+build_client() {
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    ensure_wasm_bindgen
+    ensure_binaryen
+    cargo build --release --target wasm32-unknown-unknown -p studio-edge-client
+    local wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/studio_edge_client.wasm"
+    local work
+    work=$(mktemp -d)
+    "$STUDIO_EDGE_WASM_BINDGEN" --target web --no-typescript --out-dir "$work" "$wasm"
+    node "$ROOT/workers/client/web/dist.mjs" "$work" "$ROOT/host/client-dist" "$STUDIO_EDGE_BINARYEN"
+    rm -rf "$work"
+}
+
+# The client package's tests in headless Chromium (its native tests run
+# with the workspace's): ChromeDriver drives Chromium, with
+# wasm-bindgen-test-runner as the cargo runner for this target only;
+# workers/client/webdriver.json passes Chromium --no-sandbox, which it
+# needs as root. `-- --nocapture` shows the timings test's figures.
+test_client() {
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    ensure_wasm_bindgen
+    ensure_chromium
+    CHROMEDRIVER=$(command -v chromedriver) \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$STUDIO_EDGE_WASM_BINDGEN_TEST_RUNNER" \
+        cargo test --target wasm32-unknown-unknown -p studio-edge-client --test web "$@"
+}
+
+# Debian's chromium and chromium-driver, for every browser test.
+ensure_chromium() {
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    fi
+}
+
+# Headless Chromium and playwright-core from npm (pinned), which drives it
+# for the page tests in tests/browser/ and the browser benchmark.
+ensure_browser() {
+    ensure_chromium
+    local dir="$ROOT/.tools/node"
+    if [ "$(node -p "require('$dir/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "1.65.1" ]; then
+        npm install --prefix "$dir" --no-audit --no-fund --silent playwright-core@1.65.1
+    fi
+}
+
+# The viewer page and the operator console in headless Chromium against the
+# debug host that `cargo test` built (screenshots in target/browser/).
+test_browser() {
+    ensure_browser
+    cargo build -p studio-edge
+    node --test --test-concurrency=1 "$ROOT/tests/browser/"
+}

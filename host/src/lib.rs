@@ -9,6 +9,7 @@
 //! - [`server`]: the axum server of `studio-edge up`.
 //! - [`cmd`]: the command line.
 
+pub mod client_assets;
 pub mod cmd;
 pub mod http_component;
 pub mod manifest;

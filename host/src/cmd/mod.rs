@@ -15,7 +15,9 @@ use crate::runtime::RuntimeConfig;
 mod color;
 mod demo_capture;
 mod moderate;
+mod operators;
 mod orders;
+mod shade;
 mod streams;
 mod thumb;
 mod up;
@@ -41,8 +43,12 @@ pub enum Command {
     Orders(orders::Args),
     /// Moderation hints for an image (PDQ, blocklist, frame signals) as JSON.
     Moderate(moderate::Args),
+    /// Measure a product shade (CIELAB JSON for a drop) from a calibrated frame.
+    Shade(shade::Args),
     /// Create or list capture streams (ingest keys, renditions, colour ops).
     Streams(streams::Args),
+    /// Issue or list operator tokens (drops, orders, the operator console).
+    Operators(operators::Args),
     /// Push frames to a running host's ingest route, as a camera would.
     DemoCapture(demo_capture::Args),
 }
@@ -55,7 +61,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Color(args) => color::run(args).await,
         Command::Orders(args) => orders::run(args).await,
         Command::Moderate(args) => moderate::run(args).await,
+        Command::Shade(args) => shade::run(args).await,
         Command::Streams(args) => streams::run(args).await,
+        Command::Operators(args) => operators::run(args).await,
         Command::DemoCapture(args) => demo_capture::run(args).await,
     }
 }

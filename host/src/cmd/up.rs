@@ -113,7 +113,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let local_addr = server::announce(&listener)?;
     components.print_routes(&format!("http://{local_addr}"));
-    let native = orders.router().merge(studio_edge_ingest::router(ingest));
+    let native = orders
+        .router(ingest.operators())
+        .merge(studio_edge_ingest::router(ingest))
+        .merge(crate::client_assets::router(crate::client_assets::dist_dir()));
     let router = components.into_router(local_addr, native);
     runtime.serve_self(router.clone(), local_addr);
     server::serve(listener, router).await?;

@@ -78,14 +78,16 @@ pub mod chart;
 pub mod error;
 pub mod exposure;
 pub mod http;
-pub mod image;
-pub mod lab;
 pub mod lut;
 pub mod ops;
 pub mod pipeline;
 pub mod profile;
-pub mod transfer;
-pub mod white_balance;
+
+/// The colour science the worker shares with the moderation worker and the
+/// client package (`workers/colorimetry`): `image`, `lab`, `transfer` and
+/// `white_balance` under the paths they always had here, plus the
+/// skin-tone box and robust region measurement.
+pub use studio_edge_colorimetry::{image, lab, measure, skin, transfer, white_balance};
 
 /// Re-exported so that callers decode and encode with the same crate.
 pub use studio_edge_imaging as imaging;

@@ -3,6 +3,7 @@
 //! into hints against thresholds is [`crate::assess`]'s job.
 
 use serde::Serialize;
+use studio_edge_colorimetry::{skin, transfer};
 
 /// The longer side of the working plane the blur metric is measured on, so
 /// that one threshold fits every input resolution.
@@ -199,34 +200,12 @@ fn laplacian_variance(plane: &[f32], width: usize, height: usize) -> f64 {
     (sum_sq / n - mean * mean).max(0.0)
 }
 
-/// The CIELAB box a pixel must fall in to count as skin-toned (D65, from
-/// sRGB). It holds the skin patches of the ColorChecker (dark skin
-/// L*38 a*14 b*14, light skin L*66 a*18 b*18) and typical skin across
-/// tones, and excludes greys (a* < 8), sand, wood and yellows (b* more
-/// than twice a*), and saturated oranges (b* > 40).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SkinRange {
-    pub lightness: (f32, f32),
-    pub a: (f32, f32),
-    pub b: (f32, f32),
-    /// b* must not exceed `max_b_over_a` times a* (yellows are not skin).
-    pub max_b_over_a: f32,
-}
-
-/// The documented default skin range.
-pub const SKIN_RANGE: SkinRange = SkinRange {
-    lightness: (20.0, 90.0),
-    a: (8.0, 35.0),
-    b: (6.0, 40.0),
-    max_b_over_a: 2.0,
-};
-
-/// Fraction of sampled pixels whose CIELAB colour falls in [`SKIN_RANGE`].
-/// Alpha is ignored.
+/// Fraction of sampled pixels whose CIELAB colour falls in the shared
+/// skin-tone box ([`skin::SKIN_RANGE`]). Alpha is ignored.
 pub fn skin_coverage(rgba: &[u8], width: usize, height: usize) -> f64 {
     let step = width.max(height).div_ceil(SKIN_SAMPLES_LONG_SIDE).max(1);
-    let linear = srgb_to_linear_table();
-    let (mut skin, mut total) = (0usize, 0usize);
+    let linear = transfer::decode_table();
+    let (mut skin_pixels, mut total) = (0usize, 0usize);
     for y in (0..height).step_by(step) {
         let row = &rgba[y * width * 4..(y + 1) * width * 4];
         for pixel in row.chunks_exact(4).step_by(step) {
@@ -236,70 +215,14 @@ pub fn skin_coverage(rgba: &[u8], width: usize, height: usize) -> f64 {
                 linear[usize::from(pixel[1])],
                 linear[usize::from(pixel[2])],
             ];
-            skin +=
-                usize::from(may_be_skin(rgb) && is_skin(lab_from_linear_srgb(rgb), &SKIN_RANGE));
+            skin_pixels += usize::from(skin::is_skin_linear(rgb));
         }
     }
     if total == 0 {
         0.0
     } else {
-        skin as f64 / total as f64
+        skin_pixels as f64 / total as f64
     }
-}
-
-fn is_skin([l, a, b]: [f32; 3], range: &SkinRange) -> bool {
-    let within = |v: f32, (lo, hi): (f32, f32)| (lo..=hi).contains(&v);
-    within(l, range.lightness)
-        && within(a, range.a)
-        && within(b, range.b)
-        && b <= range.max_b_over_a * a
-}
-
-/// The sRGB transfer function, inverted, for each 8-bit code value.
-fn srgb_to_linear_table() -> [f32; 256] {
-    let mut table = [0f32; 256];
-    for (code, value) in table.iter_mut().enumerate() {
-        let c = code as f32 / 255.0;
-        *value = if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        };
-    }
-    table
-}
-
-/// A necessary condition for [`SKIN_RANGE`], without cube roots: a* > 0
-/// needs X/Xn > Y/Yn and b* > 0 needs Y/Yn > Z/Zn (the CIELAB `f` is
-/// increasing), so a pixel failing it is not skin; most are rejected here.
-fn may_be_skin([r, g, b]: [f32; 3]) -> bool {
-    let (x, y, z) = xyz_over_white([r, g, b]);
-    x > y && y > z
-}
-
-/// CIE XYZ of a linear sRGB colour, each divided by the D65 white's.
-fn xyz_over_white([r, g, b]: [f32; 3]) -> (f32, f32, f32) {
-    const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
-    let x = 0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b;
-    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
-    let z = 0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b;
-    (x / WHITE[0], y / WHITE[1], z / WHITE[2])
-}
-
-/// Linear sRGB to CIELAB under D65 (the sRGB white).
-fn lab_from_linear_srgb(rgb: [f32; 3]) -> [f32; 3] {
-    let (x, y, z) = xyz_over_white(rgb);
-    let f = |t: f32| {
-        const EPSILON: f32 = 216.0 / 24389.0;
-        const KAPPA: f32 = 24389.0 / 27.0;
-        if t > EPSILON {
-            t.cbrt()
-        } else {
-            (KAPPA * t + 16.0) / 116.0
-        }
-    };
-    let (fx, fy, fz) = (f(x), f(y), f(z));
-    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
 /// QR codes found in a luma plane: the payloads that decoded. On the
@@ -366,32 +289,6 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn colorchecker_skin_patches_are_skin_and_greys_are_not() {
-        let linear = srgb_to_linear_table();
-        let lab = |r: u8, g: u8, b: u8| {
-            lab_from_linear_srgb([
-                linear[usize::from(r)],
-                linear[usize::from(g)],
-                linear[usize::from(b)],
-            ])
-        };
-        // ColorChecker dark skin and light skin (sRGB).
-        assert!(is_skin(lab(115, 82, 68), &SKIN_RANGE));
-        assert!(is_skin(lab(194, 150, 130), &SKIN_RANGE));
-        // Neutral grey, sky blue, foliage green, saturated orange.
-        for (r, g, b) in [
-            (122, 122, 121),
-            (98, 122, 157),
-            (87, 108, 67),
-            (255, 165, 0),
-        ] {
-            assert!(!is_skin(lab(r, g, b), &SKIN_RANGE), "{r} {g} {b}");
-        }
-        let [l, a, b] = lab(194, 150, 130);
-        assert!((l - 65.7).abs() < 0.5 && (a - 14.1).abs() < 5.0 && (b - 17.8).abs() < 1.0);
-    }
 
     #[test]
     fn area_resize_preserves_the_mean() {

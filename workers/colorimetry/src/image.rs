@@ -1,13 +1,16 @@
 //! An image in linear light: what every operation works on.
 //!
-//! 8-bit sRGB comes in through [`LinearImage::from_rgba8`] and goes out
-//! through [`LinearImage::to_rgba8`]; in between, each pixel is three `f32`
-//! in linear sRGB, free to go outside 0..=1 until the final encode clips.
+//! 8-bit sRGB comes in through [`LinearImage::from_rgba`] (raw RGBA bytes,
+//! as a canvas `ImageData` holds them) or [`LinearImage::from_rgba8`] and
+//! goes out through [`LinearImage::to_rgba8`]; in between,
+//! each pixel is three `f32` in linear sRGB, free to go outside 0..=1 until
+//! the final encode clips.
 
-use studio_edge_imaging::image::RgbaImage;
+use ::image::RgbaImage;
 
 use crate::transfer;
 
+/// An image as linear sRGB pixels and their alpha.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearImage {
     pub width: u32,
@@ -19,25 +22,33 @@ pub struct LinearImage {
 }
 
 impl LinearImage {
-    pub fn from_rgba8(image: &RgbaImage) -> Self {
-        let (pixels, alpha) = linearise(image.as_raw().chunks_exact(4));
+    /// A `width` x `height` image from row-major 8-bit sRGB RGBA bytes
+    /// (`rgba.len()` must be `4 * width * height`).
+    pub fn from_rgba(width: u32, height: u32, rgba: &[u8]) -> Self {
+        assert_eq!(
+            rgba.len(),
+            4 * width as usize * height as usize,
+            "RGBA bytes for {width}x{height}"
+        );
+        let (pixels, alpha) = linearise(rgba.chunks_exact(4));
         Self {
-            width: image.width(),
-            height: image.height(),
+            width,
+            height,
             pixels,
             alpha,
         }
     }
 
-    /// An even sample of at most about `max` pixels of `image` (every
-    /// n-th pixel in reading order; all of them when it is small enough),
-    /// as a one-row image: for statistics, not for output.
-    pub fn sample_rgba8(image: &RgbaImage, max: usize) -> Self {
-        let stride = (image.len() / 4).div_ceil(max.max(1)).max(1);
+    /// An even sample of at most about `max` pixels of a `width` x
+    /// `height` RGBA image (every n-th pixel in reading order; all of them
+    /// when it is small enough), as a one-row image: for statistics, not
+    /// for output.
+    pub fn sample_rgba(width: u32, height: u32, rgba: &[u8], max: usize) -> Self {
+        let stride = (rgba.len() / 4).div_ceil(max.max(1)).max(1);
         if stride == 1 {
-            return Self::from_rgba8(image);
+            return Self::from_rgba(width, height, rgba);
         }
-        let (pixels, alpha) = linearise(image.as_raw().chunks_exact(4).step_by(stride));
+        let (pixels, alpha) = linearise(rgba.chunks_exact(4).step_by(stride));
         Self {
             width: pixels.len() as u32,
             height: 1,
@@ -46,6 +57,17 @@ impl LinearImage {
         }
     }
 
+    /// [`LinearImage::from_rgba`] of an `RgbaImage`.
+    pub fn from_rgba8(image: &RgbaImage) -> Self {
+        Self::from_rgba(image.width(), image.height(), image.as_raw())
+    }
+
+    /// [`LinearImage::sample_rgba`] of an `RgbaImage`.
+    pub fn sample_rgba8(image: &RgbaImage, max: usize) -> Self {
+        Self::sample_rgba(image.width(), image.height(), image.as_raw(), max)
+    }
+
+    /// Back to 8-bit sRGB (nearest code, [`transfer::encode_u8`]).
     pub fn to_rgba8(&self) -> RgbaImage {
         let mut raw = Vec::with_capacity(self.pixels.len() * 4);
         for (p, &a) in self.pixels.iter().zip(&self.alpha) {
@@ -162,10 +184,10 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use studio_edge_imaging::image::Rgba;
 
     #[test]
     fn round_trip_keeps_every_code_and_alpha() {
+        use ::image::Rgba;
         let image = RgbaImage::from_fn(256, 2, |x, y| {
             Rgba([x as u8, 255 - x as u8, (x * 7) as u8, y as u8 * 200])
         });

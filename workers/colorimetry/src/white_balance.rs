@@ -49,7 +49,9 @@ const NOISE_FLOOR: f32 = 0.002;
 /// more likely a wrong guess (a scene full of one colour) than a light.
 const MAX_ESTIMATED_GAIN: f32 = 4.0;
 
-fn usable(p: &[f32; 3]) -> bool {
+/// Whether a linear pixel carries the colour of its surface: no channel at
+/// or above 98% (clipped), luminance above 0.2% (the noise floor).
+pub fn usable(p: &[f32; 3]) -> bool {
     p.iter().all(|&c| c < CLIPPED) && luminance(*p) > NOISE_FLOOR
 }
 
