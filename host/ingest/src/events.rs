@@ -167,10 +167,11 @@ impl DropBoard {
             return false;
         }
         let mut last = self.last.lock().expect("drop board lock");
-        if last
-            .get(&update.id)
-            .is_some_and(|known| same_state(known, &update))
-        {
+        // An older state (the store read when the host starts, racing a
+        // live event) never replaces a newer one.
+        if last.get(&update.id).is_some_and(|known| {
+            known.server_time > update.server_time || same_state(known, &update)
+        }) {
             return false;
         }
         let update = Arc::new(update);
@@ -257,8 +258,14 @@ pub(crate) mod tests {
         let mut later = drop_state("d1", Some("cam1"), 9);
         later.server_time = later.server_time.plus_millis(5000);
         assert!(!board.update(later), "only the clock changed");
+        let mut stale = drop_state("d1", Some("cam1"), 3);
+        stale.server_time = stale.server_time.plus_millis(-60_000);
+        assert!(!board.update(stale), "an older state");
         assert!(board.update(drop_state("d1", Some("cam1"), 10)));
-        assert!(!board.update(drop_state("d2", None, 10)), "a drop on no stream");
+        assert!(
+            !board.update(drop_state("d2", None, 10)),
+            "a drop on no stream"
+        );
         let mut seen = Vec::new();
         while let Ok(StreamEvent::Drop(update)) = rx.try_recv() {
             seen.push(update.available);

@@ -428,7 +428,8 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     // in between is missed.
     let frames = receiver_stream(runtime.subscribe_viewer());
     let drops = receiver_stream(ingest.shared.drops.subscribe()).filter(move |event| {
-        let ours = matches!(event, StreamEvent::Drop(d) if d.stream.as_deref() == Some(stream.as_str()));
+        let ours =
+            matches!(event, StreamEvent::Drop(d) if d.stream.as_deref() == Some(stream.as_str()));
         std::future::ready(ours)
     });
     let mut initial: Vec<axum::response::sse::Event> = Vec::new();
@@ -438,8 +439,8 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     for update in ingest.shared.drops.snapshot(&runtime.name) {
         initial.push(StreamEvent::Drop(update).to_sse(Audience::Viewer));
     }
-    let live = futures_util::stream::select(frames, drops)
-        .map(|event| event.to_sse(Audience::Viewer));
+    let live =
+        futures_util::stream::select(frames, drops).map(|event| event.to_sse(Audience::Viewer));
     let events = futures_util::stream::iter(initial)
         .chain(live)
         .map(Ok::<_, Infallible>);
@@ -681,7 +682,10 @@ async fn post_engagement(
         .as_deref()
         .filter(|id| ingest.shared.drops.has(&stream, id))
     {
-        ingest.shared.metrics.drop_engagement(&stream, drop_id, kind);
+        ingest
+            .shared
+            .metrics
+            .drop_engagement(&stream, drop_id, kind);
     }
     StatusCode::NO_CONTENT.into_response()
 }

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::events::{DropBoard, DropUpdate, StreamEvent, channel};
-use crate::operators::OperatorRegistry;
 use crate::metrics::{Metrics, RejectReason};
+use crate::operators::OperatorRegistry;
 use crate::pipeline;
 use crate::quality::QualitySampler;
 use crate::shrink::VariantNeed;
@@ -772,11 +772,18 @@ impl Shared {
             action,
             operator: operator.to_owned(),
             at: now_millis(),
-            hints: held.moderation.hints.iter().map(|h| h.code.clone()).collect(),
+            hints: held
+                .moderation
+                .hints
+                .iter()
+                .map(|h| h.code.clone())
+                .collect(),
         };
         let published = match action {
             DecisionAction::Discard => {
-                self.store.remove_held(&stream.name, seq).map_err(io_error)?;
+                self.store
+                    .remove_held(&stream.name, seq)
+                    .map_err(io_error)?;
                 None
             }
             DecisionAction::Publish => {

@@ -34,10 +34,10 @@ mod events;
 mod http;
 mod ingest;
 pub mod metrics;
-pub mod operators;
-mod pages;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod operators;
+mod pages;
 mod pipeline;
 mod quality;
 mod shrink;

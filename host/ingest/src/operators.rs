@@ -21,8 +21,7 @@ use studio_edge_orders::auth::{Operator, OperatorDirectory};
 use subtle::ConstantTimeEq;
 
 use crate::streams::{
-    StreamsError, Watched, decode_hex, is_valid_name, key_hash, load_json, random_token,
-    save_json,
+    StreamsError, Watched, decode_hex, is_valid_name, key_hash, load_json, random_token, save_json,
 };
 
 /// The operators file's name inside the data directory.
@@ -152,7 +151,10 @@ mod tests {
         let all = create_operator(dir.path(), "root", None).unwrap();
         assert!(token.starts_with("seo_") && token.len() > 40 && token != all);
         let text = std::fs::read_to_string(dir.path().join(OPERATORS_FILE)).unwrap();
-        assert!(!text.contains(&token), "the token itself must not be stored");
+        assert!(
+            !text.contains(&token),
+            "the token itself must not be stored"
+        );
         let ana = registry.find(&token).expect("ana's token");
         assert_eq!(ana.name, "ana");
         assert!(ana.covers(Some("cam1")) && !ana.covers(Some("cam2")));

@@ -252,7 +252,8 @@ impl FrameStore {
 
     /// The last `n` decisions about a stream's held frames, newest last.
     pub fn decisions(&self, stream: &str, n: usize) -> Vec<Decision> {
-        let text = std::fs::read_to_string(self.held.join(stream).join(DECISIONS)).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.held.join(stream).join(DECISIONS)).unwrap_or_default();
         let all: Vec<Decision> = text
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())

@@ -233,7 +233,10 @@ async fn an_ingested_frame_reaches_viewers_with_working_renditions() {
     assert_eq!(event["seq"], 7);
     assert_eq!(event["capture_time"], 1_700_000_000_000i64);
     assert!(event["latency_ms"]["ingest_to_publish"].as_f64().unwrap() > 0.0);
-    assert!(event.get("moderation").is_none(), "hints are for the operator: {event}");
+    assert!(
+        event.get("moderation").is_none(),
+        "hints are for the operator: {event}"
+    );
     let renditions = event["renditions"].as_array().unwrap();
     assert!(!renditions.is_empty());
     for rendition in renditions {
@@ -727,7 +730,12 @@ async fn an_operator_publishes_a_held_frame_anyway_or_discards_it() {
         StatusCode::UNAUTHORIZED
     );
     let publish_path = "/studio/v1/streams/cam1/held/3/publish";
-    let anonymous = server.client.post(format!("{}{publish_path}", server.base)).send().await.unwrap();
+    let anonymous = server
+        .client
+        .post(format!("{}{publish_path}", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert!(server.dir.path().join("held/cam1/3/held.json").exists());
 
@@ -747,10 +755,13 @@ async fn an_operator_publishes_a_held_frame_anyway_or_discards_it() {
             .iter()
             .any(|h| h["code"] == "black-frame")
     );
-    let preview = operator(reqwest::Method::GET, "/studio/v1/streams/cam1/held/3/w640-jpeg")
-        .send()
-        .await
-        .unwrap();
+    let preview = operator(
+        reqwest::Method::GET,
+        "/studio/v1/streams/cam1/held/3/w640-jpeg",
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(preview.status(), StatusCode::OK);
     assert_eq!(preview.headers()["content-type"], "image/jpeg");
 
@@ -761,29 +772,49 @@ async fn an_operator_publishes_a_held_frame_anyway_or_discards_it() {
     )
     .await;
     assert_eq!(viewers.next_named("latest").await["seq"], 1);
-    let published = operator(reqwest::Method::POST, publish_path).send().await.unwrap();
+    let published = operator(reqwest::Method::POST, publish_path)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(published.status(), StatusCode::OK);
     let body: Value = published.json().await.unwrap();
     assert_eq!(body["decision"]["action"], "publish");
-    assert!(body["decision"]["operator"].as_str().unwrap().starts_with("ops-"));
+    assert!(
+        body["decision"]["operator"]
+            .as_str()
+            .unwrap()
+            .starts_with("ops-")
+    );
     assert_eq!(viewers.next_named("frame").await["seq"], 3);
     assert_eq!(
-        server.get("/streams/cam1/frames/3/w640-jpeg").await.status(),
+        server
+            .get("/streams/cam1/frames/3/w640-jpeg")
+            .await
+            .status(),
         StatusCode::OK
     );
     assert!(!server.dir.path().join("streams/cam1/3/held.json").exists());
     // Published once: a second decision finds nothing held.
-    let again = operator(reqwest::Method::POST, publish_path).send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
-
-    let discarded = operator(reqwest::Method::POST, "/studio/v1/streams/cam1/held/2/discard")
+    let again = operator(reqwest::Method::POST, publish_path)
         .send()
         .await
         .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    let discarded = operator(
+        reqwest::Method::POST,
+        "/studio/v1/streams/cam1/held/2/discard",
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(discarded.status(), StatusCode::OK);
     assert!(!server.dir.path().join("held/cam1/2").exists());
     assert_eq!(
-        server.get("/streams/cam1/frames/2/w640-jpeg").await.status(),
+        server
+            .get("/streams/cam1/frames/2/w640-jpeg")
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
     let listed: Value = operator(reqwest::Method::GET, "/studio/v1/streams/cam1/held")
@@ -800,10 +831,17 @@ async fn an_operator_publishes_a_held_frame_anyway_or_discards_it() {
         .iter()
         .map(|d| d["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["publish", "discard"], "both decisions are recorded");
+    assert_eq!(
+        actions,
+        ["publish", "discard"],
+        "both decisions are recorded"
+    );
     let metrics = server.metrics().await;
     assert_eq!(
-        counter(&metrics, "studio_edge_held_decisions_total{stream=\"cam1\",action=\"discard\"}"),
+        counter(
+            &metrics,
+            "studio_edge_held_decisions_total{stream=\"cam1\",action=\"discard\"}"
+        ),
         1
     );
 }
@@ -946,14 +984,27 @@ async fn drops_engagement_and_the_viewer_page() {
     )
     .await;
     let update = |stream, available| {
-        Arc::new(crate::events::tests::drop_state("sneaker-drop", Some(stream), available))
+        Arc::new(crate::events::tests::drop_state(
+            "sneaker-drop",
+            Some(stream),
+            available,
+        ))
     };
     drops.send(update("cam2", 10)).unwrap();
     drops.send(update("cam2", 10)).unwrap();
-    drops.send(Arc::new(crate::events::tests::drop_state("other", Some("cam1"), 3))).unwrap();
+    drops
+        .send(Arc::new(crate::events::tests::drop_state(
+            "other",
+            Some("cam1"),
+            3,
+        )))
+        .unwrap();
     drops.send(update("cam2", 9)).unwrap();
     let first = events.next_named("drop").await;
-    assert_eq!((first["available"].as_i64(), first["title"].as_str()), (Some(10), Some("Sneaker")));
+    assert_eq!(
+        (first["available"].as_i64(), first["title"].as_str()),
+        (Some(10), Some("Sneaker"))
+    );
     assert_eq!(first["quote"]["total"], 2500);
     assert!(first["server_time"].is_string() && first["ends_at"].is_string());
     // cam1's drop never reaches cam2's viewers.
@@ -1012,17 +1063,29 @@ async fn drops_engagement_and_the_viewer_page() {
 
     let page = server.get("/watch/cam2").await;
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     assert!(html.contains("/assets/viewer.js"));
     let script = server.get("/assets/common.js").await;
-    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     assert!(script.text().await.unwrap().contains("idempotency-key"));
     assert_eq!(server.get("/studio/cam2").await.status(), StatusCode::OK);
-    assert_eq!(server.get("/assets/nope.js").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get("/assets/nope.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         server.get("/watch/nope").await.status(),
         StatusCode::NOT_FOUND

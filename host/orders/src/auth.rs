@@ -86,9 +86,10 @@ impl IntoResponse for Denied {
         };
         let mut response = self.problem().into_response();
         if let Some(challenge) = challenge {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }
@@ -105,7 +106,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The operator behind a request's bearer token.
-pub fn identify(directory: &dyn OperatorDirectory, headers: &HeaderMap) -> Result<Operator, Denied> {
+pub fn identify(
+    directory: &dyn OperatorDirectory,
+    headers: &HeaderMap,
+) -> Result<Operator, Denied> {
     let token = bearer(headers).ok_or(Denied::Missing)?;
     directory.find(token).ok_or(Denied::Unknown)
 }

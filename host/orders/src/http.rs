@@ -241,7 +241,11 @@ async fn end_drop(
         "POST",
         &path,
         &body,
-        || Ok(Command::EndDrop { drop_id: id.clone() }),
+        || {
+            Ok(Command::EndDrop {
+                drop_id: id.clone(),
+            })
+        },
     )
     .await
 }

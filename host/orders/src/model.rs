@@ -75,7 +75,9 @@ fn check_shades(shades: &[Shade]) -> Result<(), ApiProblem> {
     for shade in shades {
         check_text("shades[].name", &shade.name, 64)?;
         let [l, a, b] = shade.lab;
-        if !(0.0..=100.0).contains(&l) || !(-128.0..=128.0).contains(&a) || !(-128.0..=128.0).contains(&b)
+        if !(0.0..=100.0).contains(&l)
+            || !(-128.0..=128.0).contains(&a)
+            || !(-128.0..=128.0).contains(&b)
         {
             return Err(ApiProblem::bad_request(format!(
                 "shade {:?}: lab must be [L 0..100, a -128..128, b -128..128]",
@@ -92,7 +94,10 @@ fn check_stream(stream: &str) -> Result<(), ApiProblem> {
         && stream
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && stream.bytes().next().is_some_and(|b| b != b'-' && b != b'_');
+        && stream
+            .bytes()
+            .next()
+            .is_some_and(|b| b != b'-' && b != b'_');
     if ok {
         Ok(())
     } else {

@@ -278,7 +278,16 @@ impl Service {
             Command::Confirm {
                 reservation_id,
                 confirmation,
-            } => confirm(conn, &reservation_id, &confirmation, now, self.default_hold_ms).await,
+            } => {
+                confirm(
+                    conn,
+                    &reservation_id,
+                    &confirmation,
+                    now,
+                    self.default_hold_ms,
+                )
+                .await
+            }
             Command::Release { reservation_id } => {
                 release(conn, &reservation_id, now, self.default_hold_ms).await
             }
@@ -331,7 +340,11 @@ impl Service {
     }
 
     /// A stream's drops, newest first.
-    pub async fn stream_drops(&self, stream: &str, limit: i64) -> Result<Vec<DropView>, ApiProblem> {
+    pub async fn stream_drops(
+        &self,
+        stream: &str,
+        limit: i64,
+    ) -> Result<Vec<DropView>, ApiProblem> {
         let mut conn = self.store.acquire().await.map_err(failed)?;
         let now = Timestamp::now();
         let rows = store::list_drops(&mut conn, stream, limit)

@@ -605,15 +605,29 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
     })
     .to_string();
     let create = |token: Option<&'static str>, key: &'static str| {
-        server.send_as(token, Method::POST, "/orders/v1/drops", Some(key), Some(body.clone()))
+        server.send_as(
+            token,
+            Method::POST,
+            "/orders/v1/drops",
+            Some(key),
+            Some(body.clone()),
+        )
     };
     // No token, a forged one: 401; a token for another stream: 403. Nothing is created.
     create(None, "d1").await.assert_problem(401, "unauthorized");
-    create(Some("op-forged"), "d2").await.assert_problem(401, "unauthorized");
+    create(Some("op-forged"), "d2")
+        .await
+        .assert_problem(401, "unauthorized");
     let mut cam2 = serde_json::from_str::<Value>(&body).unwrap();
     cam2["stream"] = json!("cam2");
     server
-        .send_as(Some("op-cam1"), Method::POST, "/orders/v1/drops", Some("d3"), Some(cam2.to_string()))
+        .send_as(
+            Some("op-cam1"),
+            Method::POST,
+            "/orders/v1/drops",
+            Some("d3"),
+            Some(cam2.to_string()),
+        )
         .await
         .assert_problem(403, "forbidden");
     let listed = server.get("/orders/v1/drops?stream=cam1").await.json();
@@ -623,16 +637,30 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
     assert_eq!(created.status, 201, "{}", created.text());
     let drop = created.json();
     let id = drop["id"].as_str().unwrap().to_owned();
-    assert_eq!((drop["stream"].as_str(), drop["pinned"].as_bool()), (Some("cam1"), Some(false)));
+    assert_eq!(
+        (drop["stream"].as_str(), drop["pinned"].as_bool()),
+        (Some("cam1"), Some(false))
+    );
     assert_eq!(drop["hold_seconds"], 30);
     assert_eq!(drop["quote"]["total"], 1800);
     assert_eq!(drop["bundle_quote"]["total"], 3000);
     assert_eq!(drop["shades"][0]["name"], "Rose");
     let event = events.recv().await.expect("a drop event");
-    assert_eq!((event.id.as_str(), event.stream.as_deref()), (id.as_str(), Some("cam1")));
+    assert_eq!(
+        (event.id.as_str(), event.stream.as_deref()),
+        (id.as_str(), Some("cam1"))
+    );
 
     // Listing is open to viewers; an unknown or missing stream is empty or 400.
-    let listed = server.send_as(None, Method::GET, "/orders/v1/drops?stream=cam1", None, None).await;
+    let listed = server
+        .send_as(
+            None,
+            Method::GET,
+            "/orders/v1/drops?stream=cam1",
+            None,
+            None,
+        )
+        .await;
     assert_eq!(listed.json()["drops"][0]["id"], id.as_str());
     server
         .send_as(None, Method::GET, "/orders/v1/drops", None, None)
@@ -646,19 +674,31 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
         .send_as(None, Method::PATCH, &path, Some("p1"), Some(pin.clone()))
         .await
         .assert_problem(401, "unauthorized");
-    let pinned = server.send_as(Some("op-cam1"), Method::PATCH, &path, Some("p2"), Some(pin)).await;
+    let pinned = server
+        .send_as(Some("op-cam1"), Method::PATCH, &path, Some("p2"), Some(pin))
+        .await;
     assert_eq!(pinned.status, 200, "{}", pinned.text());
     assert_eq!(pinned.json()["pinned"], true);
     assert!(events.recv().await.expect("pin event").pinned);
     server
-        .send_as(Some("op-all"), Method::PATCH, &path, Some("p3"), Some(r#"{"units":9}"#.into()))
+        .send_as(
+            Some("op-all"),
+            Method::PATCH,
+            &path,
+            Some("p3"),
+            Some(r#"{"units":9}"#.into()),
+        )
         .await
         .assert_problem(400, "bad-request");
 
     // A hold lasts the drop's own hold_seconds.
     let held = server.reserve(&id, "buyer", 1, "r1").await.json();
-    let hold_ms = Timestamp::parse_rfc3339(held["expires_at"].as_str().unwrap()).unwrap().unix_millis()
-        - Timestamp::parse_rfc3339(held["created_at"].as_str().unwrap()).unwrap().unix_millis();
+    let hold_ms = Timestamp::parse_rfc3339(held["expires_at"].as_str().unwrap())
+        .unwrap()
+        .unix_millis()
+        - Timestamp::parse_rfc3339(held["created_at"].as_str().unwrap())
+            .unwrap()
+            .unix_millis();
     assert_eq!(hold_ms, 30_000);
 
     // The funnel counts the reservation; only operators read it, and orders.
@@ -668,9 +708,15 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
         .await
         .assert_problem(401, "unauthorized");
     let funnel = server.get(&funnel_path).await.json();
-    assert_eq!((funnel["reservations"].as_i64(), funnel["held"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (funnel["reservations"].as_i64(), funnel["held"].as_i64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(funnel["oversell_incidents"], 0);
-    let order = server.confirm(held["id"].as_str().unwrap(), "c1").await.json();
+    let order = server
+        .confirm(held["id"].as_str().unwrap(), "c1")
+        .await
+        .json();
     let order_path = format!("/orders/v1/orders/{}", order["id"].as_str().unwrap());
     server
         .send_as(None, Method::GET, &order_path, None, None)
@@ -680,11 +726,20 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
 
     // Ending: the drop is over at once and nobody can reserve.
     let ended = server
-        .send_as(Some("op-cam1"), Method::POST, &format!("/orders/v1/drops/{id}/end"), Some("e1"), None)
+        .send_as(
+            Some("op-cam1"),
+            Method::POST,
+            &format!("/orders/v1/drops/{id}/end"),
+            Some("e1"),
+            None,
+        )
         .await;
     assert_eq!(ended.status, 200, "{}", ended.text());
     assert_eq!(ended.json()["status"], "ended");
-    server.reserve(&id, "other", 1, "r2").await.assert_problem(409, "drop-not-active");
+    server
+        .reserve(&id, "other", 1, "r2")
+        .await
+        .assert_problem(409, "drop-not-active");
     server.stop().await;
 }
 

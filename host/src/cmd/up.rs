@@ -116,7 +116,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let native = orders
         .router(ingest.operators())
         .merge(studio_edge_ingest::router(ingest))
-        .merge(crate::client_assets::router(crate::client_assets::dist_dir()));
+        .merge(crate::client_assets::router(
+            crate::client_assets::dist_dir(),
+        ));
     let router = components.into_router(local_addr, native);
     runtime.serve_self(router.clone(), local_addr);
     server::serve(listener, router).await?;

@@ -168,7 +168,10 @@ fn an_unreachable_or_broken_origin_is_a_502() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(detail.starts_with("The shop could not be reached"), "{detail}");
+    assert!(
+        detail.starts_with("The shop could not be reached"),
+        "{detail}"
+    );
     assert!(!detail.contains("refused"), "{detail}");
 
     let html = FakeOrigin::answering(Ok(Response::new(500, "text/html", b"<h1>oops".to_vec())));
