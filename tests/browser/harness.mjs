@@ -3,7 +3,7 @@
 // headless Chromium driven by playwright-core: shared by the page tests
 // and the browser benchmark (benches/browser/measure.mjs).
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,7 +67,13 @@ export async function startHost(args = []) {
   const dataDir = mkdtempSync(join(tmpdir(), "studio-edge-browser-"));
   const ingestKey = cli(["streams", "create", "cam1"], dataDir);
   const operatorToken = cli(["operators", "create", "console", "--stream", "cam1"], dataDir);
-  const child = spawn(bin, ["up", "-f", "spin.toml", "--listen", "127.0.0.1:0", "--data-dir", dataDir, ...args], {
+  // spin.toml names the components under ./target: with another
+  // CARGO_TARGET_DIR (CI), serve a copy whose paths are absolute.
+  const manifest = join(dataDir, "spin.toml");
+  writeFileSync(manifest, readFileSync(join(root, "spin.toml"), "utf8")
+    .replaceAll('source = "target/', `source = "${targetDir}/`)
+    .replaceAll('source = "workers/', `source = "${root}/workers/`));
+  const child = spawn(bin, ["up", "-f", manifest, "--listen", "127.0.0.1:0", "--data-dir", dataDir, ...args], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
