@@ -155,10 +155,13 @@ ensure_browser() {
     fi
 }
 
-# The viewer page and the operator console in headless Chromium against the
-# debug host that `cargo test` built (screenshots in target/browser/).
+# The viewer page, the operator console and the client package's panels in
+# headless Chromium against the debug host (screenshots in target/browser/).
+# `cargo test --workspace --no-run` builds that host and the client's
+# examples (fake camera, native ranking) with the features the workspace's
+# tests use: after `cargo test --workspace` it builds nothing again.
 test_browser() {
     ensure_browser
-    cargo build -p studio-edge
+    cargo test --workspace --locked --no-run
     node --test --test-concurrency=1 "$ROOT/tests/browser/"
 }

@@ -14,7 +14,7 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const require = createRequire(join(root, ".tools", "node", "package.json"));
 const { chromium } = require("playwright-core");
 
-const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
+export const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
 export const bin = process.env.STUDIO_EDGE_BIN || join(targetDir, "debug", "studio-edge");
 export const artefacts = join(targetDir, "browser");
 mkdirSync(artefacts, { recursive: true });
@@ -61,11 +61,12 @@ function cli(args, dataDir) {
 
 /**
  * Starts `studio-edge up` with stream `cam1` and an operator token for it.
- * `args`: more `up` flags.
+ * `args`: more `up` flags; `streamArgs`: more `streams create` flags (e.g.
+ * `--variant` specs).
  */
-export async function startHost(args = []) {
+export async function startHost(args = [], { streamArgs = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "studio-edge-browser-"));
-  const ingestKey = cli(["streams", "create", "cam1"], dataDir);
+  const ingestKey = cli(["streams", "create", "cam1", ...streamArgs], dataDir);
   const operatorToken = cli(["operators", "create", "console", "--stream", "cam1"], dataDir);
   // spin.toml names the components under ./target: with another
   // CARGO_TARGET_DIR (CI), serve a copy whose paths are absolute.
@@ -139,9 +140,11 @@ export async function launchBrowser(extraArgs = []) {
  * A page that records console errors and uncaught exceptions.
  * `allowed(message)` may excuse a resource error the test expects (a 409
  * for a sold-out reservation: Chromium logs every 4xx fetch).
+ * `permissions`: granted to the page's origin (e.g. `["camera"]`);
+ * `prepare(page)` runs before the page is opened (to route requests).
  */
-export async function openPage(browser, url, { viewport, allowed = () => false } = {}) {
-  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+export async function openPage(browser, url, { viewport, allowed = () => false, permissions = [], prepare = async () => {} } = {}) {
+  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 }, permissions });
   const page = await context.newPage();
   const errors = [];
   page.on("console", message => {
@@ -150,6 +153,7 @@ export async function openPage(browser, url, { viewport, allowed = () => false }
     }
   });
   page.on("pageerror", error => errors.push(`uncaught: ${error.message}`));
+  await prepare(page);
   await page.goto(url);
   return { context, page, errors };
 }

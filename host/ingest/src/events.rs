@@ -4,7 +4,8 @@
 //! published frames (without moderation hints, which are for the operator),
 //! operators get `frame` events with their hints, `hold` events for
 //! withheld frames and `decision` events when an operator publishes or
-//! discards one. Drop state from the orders service goes to the viewers of
+//! discards one; both get `placement` events when an operator puts a drop
+//! on the picture or clears it (see [`crate::placement`]). Drop state from the orders service goes to the viewers of
 //! the drop's stream only, as `drop` events carrying what a product card
 //! needs, stamped with the server's clock when sent.
 
@@ -18,6 +19,7 @@ use studio_edge_orders::Timestamp;
 use studio_edge_orders::model::DropView;
 use tokio::sync::broadcast;
 
+use crate::placement::PlacementUpdate;
 use crate::store::{Decision, HeldFrame, Latencies, PublishedFrame, RenditionRecord};
 
 /// How many events a slow subscriber may fall behind before it skips ahead.
@@ -33,6 +35,7 @@ pub enum StreamEvent {
     Hold(Arc<HeldFrame>),
     Decision(Arc<Decision>),
     Drop(Arc<DropUpdate>),
+    Placement(Arc<PlacementUpdate>),
 }
 
 /// What a viewer is told of a published frame: no moderation hints.
@@ -79,6 +82,7 @@ impl StreamEvent {
             Self::Hold(_) => "hold",
             Self::Decision(_) => "decision",
             Self::Drop(_) => "drop",
+            Self::Placement(_) => "placement",
         }
     }
 
@@ -104,6 +108,7 @@ impl StreamEvent {
                 update.server_time = Timestamp::now();
                 (None, serde_json::to_string(&update))
             }
+            Self::Placement(update) => (None, serde_json::to_string(update.as_ref())),
         };
         let event = Event::default()
             .event(name)
@@ -193,11 +198,17 @@ impl DropBoard {
 
     /// Whether `drop_id` is a known drop of `stream`.
     pub fn has(&self, stream: &str, drop_id: &str) -> bool {
+        self.get(stream, drop_id).is_some()
+    }
+
+    /// The last known state of `drop_id`, if it is a drop of `stream`.
+    pub fn get(&self, stream: &str, drop_id: &str) -> Option<Arc<DropUpdate>> {
         self.last
             .lock()
             .expect("drop board lock")
             .get(drop_id)
-            .is_some_and(|d| d.stream.as_deref() == Some(stream))
+            .filter(|d| d.stream.as_deref() == Some(stream))
+            .cloned()
     }
 
     /// Every drop change; a subscriber keeps those of its stream.
@@ -242,6 +253,7 @@ pub(crate) mod tests {
             pinned: true,
             hold_seconds: 300,
             shades: Vec::new(),
+            detail: None,
             quote: price_list.price(1, now),
             bundle_quote: None,
             price_changes_at: None,

@@ -39,10 +39,13 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use studio_edge_guest::Problem;
+use studio_edge_orders::Timestamp;
 use studio_edge_orders::auth::{self, Operator};
+use studio_edge_orders::model::DropStatus;
 
 use crate::events::{Audience, StreamEvent, receiver_stream};
 use crate::ingest::{FrameOutcome, Ingest, IngestError, QueueSlot, StreamRuntime, Submitted};
+use crate::placement::{Placement, PlacementRequest};
 use crate::store::{DecisionAction, PublishedFrame, RenditionRecord};
 
 /// Largest engagement report body.
@@ -77,6 +80,12 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
             post(discard_held),
         )
         .route("/studio/v1/streams/{stream}/stats", get(stream_stats))
+        .route(
+            "/studio/v1/streams/{stream}/placement",
+            get(get_placement)
+                .put(put_placement)
+                .delete(clear_placement),
+        )
         .route("/metrics", get(metrics))
         .merge(crate::pages::router())
         .with_state(ingest)
@@ -439,6 +448,10 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     for update in ingest.shared.drops.snapshot(&runtime.name) {
         initial.push(StreamEvent::Drop(update).to_sse(Audience::Viewer));
     }
+    let placement = runtime.placement();
+    if placement.placement.is_some() {
+        initial.push(StreamEvent::Placement(Arc::new(placement)).to_sse(Audience::Viewer));
+    }
     let live =
         futures_util::stream::select(frames, drops).map(|event| event.to_sse(Audience::Viewer));
     let events = futures_util::stream::iter(initial)
@@ -620,6 +633,80 @@ async fn stream_stats(
     let mut stats = metrics.stream_stats(&runtime.name);
     stats["engagement"] = serde_json::json!(metrics.engagement_by_drop(&runtime.name));
     private_json(&stats)
+}
+
+async fn get_placement(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match operator_of(&ingest, &stream, &headers) {
+        Ok((runtime, _)) => private_json(&serde_json::json!(runtime.placement())),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Largest placement request body.
+const PLACEMENT_BODY_LIMIT: usize = 1024;
+
+async fn put_placement(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (runtime, operator) = match operator_of(&ingest, &stream, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    let body = match read_limited(body, PLACEMENT_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let request: PlacementRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return problem_response(Problem::bad_request(format!(
+                "expected {{\"drop_id\":\"...\",\"position\":\"top-left\"|\"top-right\"|\"bottom-left\"|\"bottom-right\"}}: {e}"
+            )));
+        }
+    };
+    let Some(drop) = ingest.shared.drops.get(&runtime.name, &request.drop_id) else {
+        return not_found(format!(
+            "no drop {:?} on stream {:?}",
+            request.drop_id, runtime.name
+        ));
+    };
+    let now = Timestamp::now();
+    if drop.status == DropStatus::Ended || drop.ends_at <= now {
+        return problem_response(Problem::new(
+            409,
+            "drop-ended",
+            "Drop ended",
+            format!("drop {:?} has ended: it cannot be placed", drop.id),
+        ));
+    }
+    let update = runtime.set_placement(Some(Placement {
+        drop_id: drop.id.clone(),
+        position: request.position,
+        placed_at: now.unix_millis(),
+    }));
+    tracing::info!(stream, drop = %drop.id, operator = %operator.name, "drop placed on the picture");
+    private_json(&serde_json::json!(update.as_ref()))
+}
+
+async fn clear_placement(
+    State(ingest): State<Arc<Ingest>>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (runtime, operator) = match operator_of(&ingest, &stream, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    let update = runtime.set_placement(None);
+    tracing::info!(stream, operator = %operator.name, "placement cleared");
+    private_json(&serde_json::json!(update.as_ref()))
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,7 @@ use crate::events::{DropBoard, DropUpdate, StreamEvent, channel};
 use crate::metrics::{Metrics, RejectReason};
 use crate::operators::OperatorRegistry;
 use crate::pipeline;
+use crate::placement::{Placement, PlacementUpdate};
 use crate::quality::QualitySampler;
 use crate::shrink::VariantNeed;
 use crate::stages::{FrameStages, StageError};
@@ -178,9 +179,31 @@ pub(crate) struct StreamRuntime {
     state: Mutex<StreamState>,
     viewers: broadcast::Sender<StreamEvent>,
     operators: broadcast::Sender<StreamEvent>,
+    placement: Mutex<Option<Placement>>,
 }
 
 impl StreamRuntime {
+    /// The drop on the picture now, if any.
+    pub fn placement(&self) -> PlacementUpdate {
+        PlacementUpdate {
+            stream: self.name.clone(),
+            placement: self.placement.lock().expect("placement lock").clone(),
+        }
+    }
+
+    /// Puts a drop on the picture (or clears it) and tells the viewers
+    /// (the operators' feed carries the viewers' events too).
+    pub fn set_placement(&self, placement: Option<Placement>) -> Arc<PlacementUpdate> {
+        let mut current = self.placement.lock().expect("placement lock");
+        *current = placement;
+        let update = Arc::new(PlacementUpdate {
+            stream: self.name.clone(),
+            placement: current.clone(),
+        });
+        let _ = self.viewers.send(StreamEvent::Placement(update.clone()));
+        update
+    }
+
     pub fn subscribe_viewer(&self) -> broadcast::Receiver<StreamEvent> {
         self.viewers.subscribe()
     }
@@ -495,6 +518,7 @@ impl Shared {
             }),
             viewers: channel(),
             operators: channel(),
+            placement: Mutex::new(None),
         })
     }
 

@@ -39,6 +39,7 @@ pub mod native;
 pub mod operators;
 mod pages;
 mod pipeline;
+pub mod placement;
 mod quality;
 mod shrink;
 pub mod stages;

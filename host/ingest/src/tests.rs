@@ -1093,6 +1093,118 @@ async fn drops_engagement_and_the_viewer_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_places_a_drop_on_the_picture() {
+    use crate::events::tests::drop_state;
+    use studio_edge_orders::Timestamp;
+    let server = TestServer::start(native_stages(), |_| {}).await;
+    let (drops, _) = tokio::sync::broadcast::channel::<Arc<DropUpdate>>(16);
+    server.ingest.forward_drop_events(drops.subscribe());
+    let mut viewer = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam1/events", server.base),
+        None,
+    )
+    .await;
+    let mut ended = drop_state("ended", Some("cam1"), 5);
+    ended.ends_at = Timestamp::now().plus_millis(-1);
+    for drop in [
+        drop_state("lip", Some("cam1"), 5),
+        drop_state("cam2-drop", Some("cam2"), 5),
+        ended,
+    ] {
+        drops.send(Arc::new(drop)).unwrap();
+    }
+    assert_eq!(viewer.next_named("drop").await["id"], "lip");
+    assert_eq!(viewer.next_named("drop").await["id"], "ended");
+
+    let call = |method: reqwest::Method, stream: &str, token: Option<&str>, body: Option<&str>| {
+        let mut request = server.client.request(
+            method,
+            format!("{}/studio/v1/streams/{stream}/placement", server.base),
+        );
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        request.send()
+    };
+    let token = Some(server.operator.as_str());
+    let place = r#"{"drop_id":"lip","position":"top-left"}"#;
+    // Refused without changing anything: no token, another stream, bad
+    // bodies, a drop of another stream or none, an ended drop.
+    for (stream, token, body, status) in [
+        ("cam1", None, place, 401),
+        ("cam1", Some("seo_forged"), place, 401),
+        ("cam2", token, r#"{"drop_id":"cam2-drop"}"#, 403),
+        (
+            "cam1",
+            token,
+            r#"{"drop_id":"lip","position":"middle"}"#,
+            400,
+        ),
+        ("cam1", token, "not json", 400),
+        ("cam1", token, r#"{"drop_id":"cam2-drop"}"#, 404),
+        ("cam1", token, r#"{"drop_id":"nope"}"#, 404),
+        ("cam1", token, r#"{"drop_id":"ended"}"#, 409),
+    ] {
+        let response = call(reqwest::Method::PUT, stream, token, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{stream} {body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let now = call(reqwest::Method::GET, "cam1", token, None)
+        .await
+        .unwrap();
+    assert_eq!(now.json::<Value>().await.unwrap()["placement"], Value::Null);
+
+    let placed = call(reqwest::Method::PUT, "cam1", token, Some(place))
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), StatusCode::OK);
+    let event = viewer.next_named("placement").await;
+    assert_eq!(
+        (
+            event["stream"].as_str(),
+            &event["placement"]["drop_id"],
+            &event["placement"]["position"]
+        ),
+        (Some("cam1"), &Value::from("lip"), &Value::from("top-left"))
+    );
+    // A viewer who connects now is told at once.
+    let mut late = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam1/events", server.base),
+        None,
+    )
+    .await;
+    assert_eq!(
+        late.next_named("placement").await["placement"]["drop_id"],
+        "lip"
+    );
+    let cleared = call(reqwest::Method::DELETE, "cam1", token, None)
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::OK);
+    assert_eq!(
+        viewer.next_named("placement").await["placement"],
+        Value::Null
+    );
+    assert_eq!(late.next_named("placement").await["placement"], Value::Null);
+    let now = call(reqwest::Method::GET, "cam1", token, None)
+        .await
+        .unwrap();
+    assert_eq!(now.json::<Value>().await.unwrap()["placement"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colour_and_product_crops_run_in_pipeline_order() {
     let server = TestServer::start(native_stages(), |file| {
         let cam1 = file.streams.get_mut("cam1").unwrap();

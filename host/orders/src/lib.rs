@@ -28,10 +28,10 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /orders/v1/drops` | operator: creates a drop (201), optionally on a `stream`, `pinned`, with `hold_seconds` and `shades` |
+//! | `POST /orders/v1/drops` | operator: creates a drop (201), optionally on a `stream`, `pinned`, with `hold_seconds`, `shades` and `detail` (the stream's variant that shows it up close) |
 //! | `GET /orders/v1/drops?stream=NAME[&limit=N]` | a stream's drops, newest first (default 50, at most 200) |
 //! | `GET /orders/v1/drops/{id}` | available, reserved, sold, status, quotes, server time |
-//! | `PATCH /orders/v1/drops/{id}` | operator: changes `title`, `pinned`, `ends_at`, `discounts`, `shades` |
+//! | `PATCH /orders/v1/drops/{id}` | operator: changes `title`, `pinned`, `ends_at`, `discounts`, `shades`, `detail` (`null` clears it) |
 //! | `POST /orders/v1/drops/{id}/end` | operator: ends the sale now |
 //! | `GET /orders/v1/drops/{id}/funnel` | operator: reservations by state, orders, oversell incidents |
 //! | `POST /orders/v1/reservations` | holds units for the TTL (201 with price breakdown) |

@@ -55,6 +55,8 @@ struct NewDropBody {
     hold_seconds: Option<i64>,
     #[serde(default)]
     shades: Vec<Shade>,
+    #[serde(default)]
+    detail: Option<String>,
 }
 
 /// A shade a product comes in, as measured from a calibrated capture:
@@ -88,17 +90,29 @@ fn check_shades(shades: &[Shade]) -> Result<(), ApiProblem> {
     Ok(())
 }
 
-/// Stream names as the ingest service has them: 1-64 of a-z, 0-9, '-', '_'.
-fn check_stream(stream: &str) -> Result<(), ApiProblem> {
-    let ok = (1..=64).contains(&stream.len())
-        && stream
+/// A rendition variant's name, as the ingest service has them: 1-64 of
+/// a-z, 0-9, '-', '_'.
+fn check_detail(detail: &str) -> Result<(), ApiProblem> {
+    if is_name(detail) {
+        Ok(())
+    } else {
+        Err(ApiProblem::bad_request(
+            "detail must be a rendition variant's name: 1-64 of a-z, 0-9, '-' and '_'",
+        ))
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && stream
-            .bytes()
-            .next()
-            .is_some_and(|b| b != b'-' && b != b'_');
-    if ok {
+        && name.bytes().next().is_some_and(|b| b != b'-' && b != b'_')
+}
+
+/// Stream names as the ingest service has them: 1-64 of a-z, 0-9, '-', '_'.
+fn check_stream(stream: &str) -> Result<(), ApiProblem> {
+    if is_name(stream) {
         Ok(())
     } else {
         Err(ApiProblem::bad_request(
@@ -123,6 +137,8 @@ pub struct NewDrop {
     /// How long its reservations hold units, when not the service's default.
     pub hold_ms: Option<i64>,
     pub shades: Vec<Shade>,
+    /// The stream's variant that shows the product up close.
+    pub detail: Option<String>,
 }
 
 impl NewDrop {
@@ -155,6 +171,9 @@ impl NewDrop {
             )));
         }
         check_shades(&body.shades)?;
+        if let Some(detail) = &body.detail {
+            check_detail(detail)?;
+        }
         let price_list = PriceList {
             unit_price: body.unit_price,
             currency: body.currency,
@@ -176,6 +195,7 @@ impl NewDrop {
             pinned: body.pinned,
             hold_ms: body.hold_seconds.map(|s| s * 1000),
             shades: body.shades,
+            detail: body.detail,
         })
     }
 }
@@ -193,6 +213,19 @@ struct DropPatchBody {
     discounts: Option<Vec<Discount>>,
     #[serde(default)]
     shades: Option<Vec<Shade>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    detail: Option<Option<String>>,
+}
+
+/// A field that is in the body, even as `null` (`Some(None)`), as opposed
+/// to one that is absent (`None`, by `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A validated `PATCH /orders/v1/drops/{id}`: the fields to change, each
@@ -205,6 +238,8 @@ pub struct DropPatch {
     pub ends_at: Option<Timestamp>,
     pub discounts: Option<Vec<Discount>>,
     pub shades: Option<Vec<Shade>>,
+    /// `Some(None)`: the drop no longer has a detail variant.
+    pub detail: Option<Option<String>>,
 }
 
 impl DropPatch {
@@ -216,21 +251,26 @@ impl DropPatch {
         if let Some(shades) = &body.shades {
             check_shades(shades)?;
         }
+        if let Some(Some(detail)) = &body.detail {
+            check_detail(detail)?;
+        }
         let patch = Self {
             title: body.title,
             pinned: body.pinned,
             ends_at: body.ends_at,
             discounts: body.discounts,
             shades: body.shades,
+            detail: body.detail,
         };
         if patch.title.is_none()
             && patch.pinned.is_none()
             && patch.ends_at.is_none()
             && patch.discounts.is_none()
             && patch.shades.is_none()
+            && patch.detail.is_none()
         {
             return Err(ApiProblem::bad_request(
-                "nothing to change: give title, pinned, ends_at, discounts or shades",
+                "nothing to change: give title, pinned, ends_at, discounts, shades or detail",
             ));
         }
         Ok(patch)
@@ -375,6 +415,9 @@ pub struct DropView {
     pub hold_seconds: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shades: Vec<Shade>,
+    /// The stream's rendition variant that shows the product up close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// One unit at `server_time`, as the origin would price it.
     pub quote: PriceBreakdown,
     /// The bundle's units at `server_time`, when the drop has a bundle.

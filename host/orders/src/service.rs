@@ -518,6 +518,9 @@ fn patched(
     if let Some(shades) = patch.shades {
         row.shades = shades;
     }
+    if let Some(detail) = patch.detail {
+        row.detail = detail;
+    }
     Ok(row)
 }
 

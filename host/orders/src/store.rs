@@ -284,7 +284,7 @@ fn decode_error(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 const DROP_COLUMNS: &str = "id, sku, title, units, reserved, sold, price_list, starts_at, \
-     ends_at, per_buyer_limit, stream, pinned, hold_ms, shades";
+     ends_at, per_buyer_limit, stream, pinned, hold_ms, shades, detail";
 
 /// A drop row.
 #[derive(Clone)]
@@ -303,6 +303,7 @@ pub struct DropRow {
     pub pinned: bool,
     pub hold_ms: Option<i64>,
     pub shades: Vec<Shade>,
+    pub detail: Option<String>,
 }
 
 impl DropRow {
@@ -330,6 +331,7 @@ impl DropRow {
                 }
                 None => Vec::new(),
             },
+            detail: row.try_get("detail")?,
         })
     }
 
@@ -386,6 +388,7 @@ impl DropRow {
             pinned: self.pinned,
             hold_seconds,
             shades: self.shades,
+            detail: self.detail,
             quote,
             bundle_quote,
             price_changes_at,
@@ -408,8 +411,8 @@ pub async fn insert_drop(
     let row = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO drops (id, sku, title, units, reserved, sold, unit_price, currency,
                             price_list, starts_at, ends_at, per_buyer_limit, created_at,
-                            stream, pinned, hold_ms, shades)
-         VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                            stream, pinned, hold_ms, shades, detail)
+         VALUES ($1, $2, $3, $4, 0, 0, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          RETURNING {DROP_COLUMNS}"
     )))
     .bind(new_id("drp"))
@@ -427,6 +430,7 @@ pub async fn insert_drop(
     .bind(i64::from(drop.pinned))
     .bind(drop.hold_ms)
     .bind(shades_json(&drop.shades))
+    .bind(drop.detail.as_deref())
     .fetch_one(conn)
     .await?;
     DropRow::from_row(&row)
@@ -464,14 +468,14 @@ pub async fn open_stream_drops(
 }
 
 /// Writes a drop's changeable fields (title, pinned, window end, price
-/// list, shades) as `drop` now has them.
+/// list, shades, detail) as `drop` now has them.
 pub async fn update_drop(conn: &mut AnyConnection, drop: &DropRow) -> Result<DropRow, StoreError> {
     let price_list =
         serde_json::to_string(&drop.price_list).expect("a price list always serialises");
     let row = sqlx::query(AssertSqlSafe(format!(
         "UPDATE drops SET title = $1, pinned = $2, starts_at = $3, ends_at = $4,
-                          price_list = $5, shades = $6
-         WHERE id = $7 RETURNING {DROP_COLUMNS}"
+                          price_list = $5, shades = $6, detail = $7
+         WHERE id = $8 RETURNING {DROP_COLUMNS}"
     )))
     .bind(&drop.title)
     .bind(i64::from(drop.pinned))
@@ -479,6 +483,7 @@ pub async fn update_drop(conn: &mut AnyConnection, drop: &DropRow) -> Result<Dro
     .bind(drop.ends_at.unix_millis())
     .bind(price_list)
     .bind(shades_json(&drop.shades))
+    .bind(drop.detail.as_deref())
     .bind(&drop.id)
     .fetch_one(conn)
     .await?;

@@ -601,7 +601,7 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
         "sku": "LIP-1", "title": "Lipstick", "units": 5, "unit_price": 1800, "currency": "EUR",
         "starts_at": now.plus_millis(-1000), "ends_at": now.plus_millis(3_600_000),
         "stream": "cam1", "hold_seconds": 30, "bundle": {"units": 2, "price": 3000},
-        "shades": [{"name": "Rose", "lab": [55.0, 40.0, 12.0]}],
+        "shades": [{"name": "Rose", "lab": [55.0, 40.0, 12.0]}], "detail": "detail-lip",
     })
     .to_string();
     let create = |token: Option<&'static str>, key: &'static str| {
@@ -645,6 +645,7 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
     assert_eq!(drop["quote"]["total"], 1800);
     assert_eq!(drop["bundle_quote"]["total"], 3000);
     assert_eq!(drop["shades"][0]["name"], "Rose");
+    assert_eq!(drop["detail"], "detail-lip");
     let event = events.recv().await.expect("a drop event");
     assert_eq!(
         (event.id.as_str(), event.stream.as_deref()),
@@ -690,6 +691,28 @@ async fn operators_manage_the_drops_of_their_streams(db: TestDb) {
         )
         .await
         .assert_problem(400, "bad-request");
+    // The detail variant: a bad name is refused and changes nothing; null clears it.
+    for (key, body, status) in [
+        ("p4", r#"{"detail":"Detail Lip!"}"#, 400),
+        ("p5", r#"{"detail":null}"#, 200),
+    ] {
+        let reply = server
+            .send_as(
+                Some("op-cam1"),
+                Method::PATCH,
+                &path,
+                Some(key),
+                Some(body.into()),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.text());
+    }
+    let drop = server.get(&path).await.json();
+    assert!(drop.get("detail").is_none(), "{drop}");
+    assert_eq!(
+        drop["shades"][0]["name"], "Rose",
+        "the other fields are kept"
+    );
 
     // A hold lasts the drop's own hold_seconds.
     let held = server.reserve(&id, "buyer", 1, "r1").await.json();

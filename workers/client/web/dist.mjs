@@ -7,7 +7,8 @@
 //     binaryen's wasm-metadce, then optimises for size with wasm-opt -Oz;
 //  2. names each file after a hash of its content (the first 8 hex digits
 //     of its SHA-256): the wasm, the JS glue (rewritten to load the hashed
-//     wasm) and tryon.js (rewritten to import the hashed glue);
+//     wasm) and the page modules tryon.js and overlay.js (rewritten to
+//     import the hashed glue);
 //  3. writes DIST_DIR/manifest.json mapping the logical names to those.
 // DIST_DIR is emptied first.
 
@@ -26,7 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const NAME = 'studio_edge_client';
 const GLUE = `${NAME}.js`;
 const WASM = `${NAME}_bg.wasm`;
-const TRYON = 'tryon.js';
+const MODULES = ['tryon.js', 'overlay.js'];
 // The crate's exports (src/bindings.rs).
 const OWN = ['match_shades', 'find_skin', 'try_on', 'compose_overlay', 'resize_rgba', 'srgb_hex'];
 // What the wasm engine shares with the JS glue; Rust and wasm-bindgen
@@ -83,9 +84,10 @@ const glue = replaceOnce(readFileSync(join(bindgenDir, GLUE), 'utf8'),
   `new URL('${WASM}', import.meta.url)`, `new URL('${wasmName}', import.meta.url)`, GLUE);
 const glueName = emit(GLUE, glue);
 
-const tryon = replaceOnce(readFileSync(join(here, TRYON), 'utf8'),
-  `from './${GLUE}'`, `from './${glueName}'`, TRYON);
-emit(TRYON, tryon);
+for (const module of MODULES) {
+  emit(module, replaceOnce(readFileSync(join(here, module), 'utf8'),
+    `from './${GLUE}'`, `from './${glueName}'`, module));
+}
 
 writeFileSync(join(distDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 for (const file of readdirSync(distDir).sort()) console.log(`${basename(distDir)}/${file}`);

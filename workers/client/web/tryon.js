@@ -3,7 +3,10 @@
 //   const mod = await import('/client/' + manifest['tryon.js']);
 //   const panel = mod.mountTryOn(section, { getShades, productTitle });
 //   // panel.stop() turns the camera off; panel.ready resolves once the
-//   // package is loaded.
+//   // package is loaded; panel.measured holds the time of each shade match
+//   // and each try-on frame (ms), panel.last the last match's input and
+//   // result (the frame's ImageData, region, shades), for the tests and
+//   // benchmarks.
 //
 // Everything runs on the device: the camera frames and photos are drawn on
 // a canvas and handed to WebAssembly in this page; nothing is uploaded.
@@ -37,6 +40,12 @@ export function mountTryOn(section, { getShades, productTitle }) {
     shade: null, // {name, lab}
     frameRequest: 0,
   };
+  const measured = { match: [], tryon: [] };
+  const panel = { ready, stop, measured, last: null };
+  const record = (list, started) => {
+    list.push(performance.now() - started);
+    if (list.length > 1000) list.shift();
+  };
   const ctx = ui.canvas.getContext('2d', { willReadFrequently: true });
   const raw = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
 
@@ -67,9 +76,11 @@ export function mountTryOn(section, { getShades, productTitle }) {
     if (state.region && state.shade) {
       const frame = ctx.getImageData(0, 0, w, h);
       try {
+        const started = performance.now();
         try_on(frame.data, w, h, JSON.stringify(state.region), state.shade.lab, Number(ui.strength.value) / 100);
         const tag = label(frame.width);
         compose_overlay(frame.data, frame.width, frame.height, tag.data, tag.width, tag.height, 8, frame.height - tag.height - 8, 1);
+        record(measured.tryon, started);
         ctx.putImageData(frame, 0, 0);
       } catch (error) {
         say(`Preview failed: ${error.message}`);
@@ -159,8 +170,11 @@ export function mountTryOn(section, { getShades, productTitle }) {
     if (!shades.length) { say('This product lists no shades to match.'); return; }
     const frame = grab();
     try {
+      const started = performance.now();
       const result = JSON.parse(match_shades(frame.data, frame.width, frame.height,
         JSON.stringify(state.region), JSON.stringify(shades)));
+      record(measured.match, started);
+      panel.last = { frame, region: state.region, shades, result };
       showResult(result);
     } catch (error) {
       say(`No match: ${error.message}. Try tapping another spot of skin, in even light.`);
@@ -172,7 +186,8 @@ export function mountTryOn(section, { getShades, productTitle }) {
     result.best.forEach((shade, i) => {
       const input = el('input', { type: 'radio', name: 'tryon-shade', value: String(i) });
       input.addEventListener('change', () => { state.shade = shade; render(); });
-      const swatch = el('span', { class: 'tryon-swatch', 'aria-hidden': 'true', style: `background:${srgb_hex(shade.lab)}` });
+      const swatch = el('span', { class: 'tryon-swatch', 'aria-hidden': 'true' });
+      swatch.style.background = srgb_hex(shade.lab); // CSSOM: the page's CSP refuses style attributes
       ui.results.append(el('li', {}, el('label', {}, input, swatch,
         ` ${shade.name} (ΔE ${shade.delta_e.toFixed(1)}${i === 0 ? ', closest' : ''})`)));
       if (i === 0) { input.checked = true; state.shade = shade; }
@@ -253,7 +268,7 @@ export function mountTryOn(section, { getShades, productTitle }) {
   addEventListener('pagehide', stop);
   ready.then(() => { ui.camera.disabled = false; ui.photo.disabled = false; },
     (error) => say(`Try-on is unavailable here (${error.message}).`));
-  return { ready, stop };
+  return panel;
 }
 
 function buildPanel(section) {

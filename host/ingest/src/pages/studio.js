@@ -1,6 +1,7 @@
 // The operator console: the stream's frames with their moderation hints,
 // held frames to publish anyway or discard, live latency from the host's
-// histograms, and the drops with their funnels. The operator token is kept
+// histograms, the drops with their funnels, and the placement (the drop
+// shown on the viewers' picture). The operator token is kept
 // in sessionStorage and sent only as an Authorization header: never in a
 // URL, never logged.
 import { el, streamFromPath, money, send, slug, newKey, readEvents } from "./common.js";
@@ -128,9 +129,33 @@ async function changeDrop(drop, path, method, body) {
   loadDrops();
 }
 
+let placement = null;
+let dropTitles = new Map();
+
+function showPlacement(update) {
+  placement = update.placement;
+  const title = placement && (dropTitles.get(placement.drop_id) || placement.drop_id);
+  $("placement").textContent = placement
+    ? `On the picture: ${title} (${placement.position}).`
+    : "Nothing is placed on the picture.";
+  $("clear-placement").hidden = !placement;
+}
+
+async function place(drop, position) {
+  const reply = await call(`/studio/v1/streams/${enc(stream)}/placement`, {
+    method: position ? "PUT" : "DELETE",
+    body: position ? { drop_id: drop.id, position } : undefined,
+  });
+  $("drops-message").textContent = reply.ok
+    ? (position ? `${drop.title}: on the picture.` : "The picture is clear.")
+    : `${drop.title || "Placement"}: ${reply.body.detail || "failed"}.`;
+  if (reply.ok) showPlacement(reply.body);
+}
+
 async function loadDrops() {
   const reply = await call(`/orders/v1/drops?stream=${enc(stream)}`);
   if (!reply.ok) return;
+  dropTitles = new Map(reply.body.drops.map(d => [d.id, d.title]));
   const rows = await Promise.all(reply.body.drops.map(async drop => {
     const funnel = (await call(`/orders/v1/drops/${enc(drop.id)}/funnel`)).body || {};
     const seen = engagement[drop.id] || {};
@@ -146,7 +171,9 @@ async function loadDrops() {
         el("button", { type: "button", class: "secondary", onclick: () => changeDrop(drop, "", "PATCH", { pinned: !drop.pinned }) },
           drop.pinned ? "Unpin" : "Pin"),
         drop.status === "ended" ? null
-          : el("button", { type: "button", class: "secondary", onclick: () => changeDrop(drop, "/end", "POST") }, "End")));
+          : el("button", { type: "button", class: "secondary", onclick: () => changeDrop(drop, "/end", "POST") }, "End"),
+        drop.status === "ended" ? null
+          : el("button", { type: "button", class: "secondary", onclick: () => place(drop, "bottom-right") }, "Place on picture")));
   }));
   $("drops").replaceChildren(...rows);
 }
@@ -200,9 +227,11 @@ function start() {
     onEvent: (name, data) => {
       if (name === "frame" || name === "latest") showLatest(data);
       if (name === "hold" || name === "decision") loadHeld();
+      if (name === "placement") showPlacement(data);
     },
   });
   loadHeld();
+  call(`/studio/v1/streams/${enc(stream)}/placement`).then(reply => { if (reply.ok) showPlacement(reply.body); });
   const refresh = () => loadStats().then(loadDrops);
   refresh();
   const timer = setInterval(refresh, 2000);
@@ -217,6 +246,7 @@ $("token-form").addEventListener("submit", event => {
   sessionStorage.setItem(TOKEN_KEY, token);
   start();
 });
+$("clear-placement").addEventListener("click", () => place({ title: "" }, null));
 $("sign-out").addEventListener("click", () => {
   stop();
   sessionStorage.removeItem(TOKEN_KEY);

@@ -1,7 +1,9 @@
 // The viewer page: the live picture from server-sent events, a product
 // card per pinned drop of the stream, and a consent-first buy flow through
 // the edge cart (/v1/cart/*). Prices, stock and every clock come from the
-// server; the page never invents scarcity or a timer.
+// server; the page never invents scarcity or a timer. With the client
+// package (/client/), a try-on panel and product overlays on the picture:
+// the drop the viewer taps, or the one the studio placed.
 import { el, streamFromPath, money, serverClock, duration, clockTime, send, slug, newKey } from "./common.js";
 
 const stream = streamFromPath();
@@ -15,6 +17,8 @@ localStorage.setItem("studio-edge-buyer", buyerId);
 
 // What the page measured, for the browser benchmark (benches/browser):
 // capture-to-visible per frame, tap-to-hold and tap-to-order in ms.
+// `tryOn` and `overlay` (the client package's panels, once loaded) keep
+// their own `measured`.
 const measured = { frames: [], holds: [], orders: [] };
 window.studioViewer = { measured };
 
@@ -77,6 +81,8 @@ function showFrame(frame) {
     if (frame.seq <= shownSeq) return;
     shownSeq = frame.seq;
     $("picture-slot").replaceChildren(built.picture);
+    current = { frame, img: built.img };
+    paintOverlay();
     if (frame.capture_time) {
       measured.frames.push({ seq: frame.seq, ms: Date.now() - frame.capture_time });
       if (measured.frames.length > 2000) measured.frames.shift();
@@ -84,6 +90,68 @@ function showFrame(frame) {
     $("status").textContent = "Live";
   }, { once: true });
   // Decoding starts as soon as the image has a source, off the page.
+}
+
+// ---- product overlays -----------------------------------------------------
+
+let overlay = null; // the client package's overlay painter, once loaded
+let current = null; // { frame, img } on the picture
+let placement = null; // the studio's placement: { drop_id, position }
+let tapped = null; // the drop the viewer asked to see on the picture
+let paintTicket = 0;
+
+/** The drop to show on the picture: the viewer's choice, else the studio's. */
+function activeOverlay() {
+  const id = tapped || (placement && placement.drop_id);
+  const card = id && cards.get(id);
+  if (!card) return null;
+  const placed = placement && placement.drop_id === id;
+  return { card, placed, position: placed ? placement.position : "bottom-right" };
+}
+
+function overlayNote(active) {
+  const note = $("overlay-note");
+  note.hidden = !active;
+  if (!active) return;
+  note.textContent = active.placed && tapped !== active.card.drop.id
+    ? `The studio is showing ${active.card.drop.title} on the picture.`
+    : `${active.card.drop.title} is shown on the picture.`;
+}
+
+async function paintOverlay() {
+  const active = activeOverlay();
+  overlayNote(active);
+  const showing = Boolean(overlay && current && active);
+  $("overlay").hidden = !showing;
+  $("picture-slot").hidden = showing;
+  if (!showing) return;
+  const ticket = ++paintTicket;
+  const { drop } = active.card;
+  const detail = drop.detail && current.frame.renditions.find(r => r.variant === drop.detail);
+  const price = money(drop.quote.total, drop.quote.currency);
+  const phase = phaseOf(drop);
+  try {
+    await overlay.paint(current.img, {
+      detailUrl: detail ? detail.url : null,
+      title: drop.title,
+      price,
+      note: phase === "soldout" ? "Sold out" : phase === "active" ? `${drop.available} left` : "",
+      position: active.position,
+      wanted: () => ticket === paintTicket,
+    });
+    $("overlay").setAttribute("aria-label", `${$("frame").alt}, with ${drop.title} at ${price}`);
+  } catch (error) {
+    $("overlay").hidden = true;
+    $("picture-slot").hidden = false;
+    console.info("overlay failed:", error && error.message);
+  }
+}
+
+function toggleOverlay(id) {
+  tapped = tapped === id ? null : id;
+  if (tapped) engagement("click", id);
+  for (const card of cards.values()) render(card);
+  paintOverlay();
 }
 
 // ---- product cards ------------------------------------------------------
@@ -136,12 +204,15 @@ function makeCard(drop) {
     hold: el("div", { class: "hold", hidden: true }),
     ordered: el("div", { class: "ordered", hidden: true, tabindex: "-1" }),
     message: el("p", { class: "message", role: "status", "aria-live": "polite" }),
+    show: el("button", { type: "button", class: "secondary show", "aria-pressed": "false", hidden: true }, "Show on the picture"),
   };
+  parts.show.addEventListener("click", () => toggleOverlay(id));
   parts.consent.addEventListener("change", () => render(cards.get(id)));
   parts.reserve.addEventListener("click", () => reserve(cards.get(id)));
   const node = el("article", { class: "card", id: `drop-${id}`, "aria-labelledby": `title-${id}` },
     parts.title, parts.price, parts.offer,
     el("p", { class: "meta" }, parts.remaining, " · ", parts.countdown),
+    parts.show,
     el("div", { class: "buy" },
       el("p", { class: "row" },
         el("label", { for: `qty-${id}` }, "Quantity"), parts.quantity),
@@ -165,6 +236,8 @@ function showDrop(drop) {
     if (card && card.phase === "browse") {
       card.node.remove();
       cards.delete(drop.id);
+      if (tapped === drop.id) tapped = null;
+      paintOverlay();
     }
     if (!card || card.phase === "browse") {
       $("no-products").hidden = cards.size > 0;
@@ -175,6 +248,8 @@ function showDrop(drop) {
   card.drop = drop;
   $("no-products").hidden = true;
   render(card);
+  const active = activeOverlay();
+  if (active && active.card === card) paintOverlay();
 }
 
 function fillQuantity(select, max) {
@@ -203,6 +278,9 @@ function render(card) {
   const buying = card.phase !== "browse";
   parts.reserve.disabled = buying || phase !== "active" || !parts.consent.checked;
   parts.quantity.disabled = buying || phase !== "active";
+  parts.show.hidden = !overlay;
+  parts.show.setAttribute("aria-pressed", String(tapped === drop.id));
+  parts.show.textContent = tapped === drop.id ? "Hide from the picture" : "Show on the picture";
   tick(card);
 }
 
@@ -414,6 +492,10 @@ function connect() {
   events.addEventListener("latest", frame);
   events.addEventListener("frame", frame);
   events.addEventListener("drop", e => showDrop(JSON.parse(e.data)));
+  events.addEventListener("placement", e => {
+    placement = JSON.parse(e.data).placement;
+    paintOverlay();
+  });
   events.onopen = () => {
     if (shownSeq < 0) $("status").textContent = "Waiting for the live picture…";
   };
@@ -424,27 +506,40 @@ function connect() {
   };
 }
 
-/** The try-on panel, when the client package is there; the page works without it. */
-async function loadTryOn() {
+/** The client package's try-on panel and overlays, when the package is
+ * there and loads; the page works without them (the panel stays hidden,
+ * the picture shows without overlays). */
+async function loadClient() {
   const section = $("tryon");
   try {
     const reply = await fetch("/client/manifest.json", { cache: "no-cache" });
-    if (!reply.ok) return;
+    if (!reply.ok) throw new Error(`manifest: status ${reply.status}`);
     const manifest = await reply.json();
-    const module = await import(`/client/${manifest["tryon.js"]}`);
+    const [tryOn, overlays] = await Promise.all(
+      ["tryon.js", "overlay.js"].map(name => import(`/client/${manifest[name]}`)));
     const featured = () => [...cards.values()].find(c => c.drop.shades && c.drop.shades.length) || null;
-    await module.mountTryOn(section, {
+    const panel = tryOn.mountTryOn(section, {
       getShades: () => (featured() ? featured().drop.shades : []),
       productTitle: () => (featured() ? featured().drop.title : ""),
     });
+    await panel.ready;
+    // After the package is ready, so that it is instantiated once.
+    const painter = overlays.mountOverlay($("overlay"));
+    await painter.ready;
+    overlay = painter;
+    Object.assign(window.studioViewer, { tryOn: panel, overlay });
     section.hidden = false;
+    for (const card of cards.values()) render(card);
+    paintOverlay();
   } catch (error) {
+    section.replaceChildren();
     section.hidden = true;
-    console.info("try-on unavailable:", error && error.message);
+    window.studioViewer.clientFailed = String(error && error.message);
+    console.info("client package unavailable:", error && error.message);
   }
 }
 
 $("title").textContent = stream;
 document.title = `${stream} · live shopping`;
 connect();
-loadTryOn();
+loadClient();
