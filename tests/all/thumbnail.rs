@@ -325,7 +325,10 @@ fn sources_on_non_public_addresses_need_an_explicit_entry() {
     let metrics = format!("https://localhost:{}/metrics", host.addr().port());
     let refused = fetch(&metrics).assert_problem(403, "source-not-allowed");
     assert!(
-        refused["detail"].as_str().unwrap().contains("not a public one"),
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a public one"),
         "{refused}"
     );
     for url in [
