@@ -5,6 +5,8 @@
 //! - [`runtime`]: the wasmtime engine, compile cache, per-call sandbox
 //!   (deadline, memory cap, outbound policy).
 //! - [`http_component`]: one HTTP request through a `wasi:http` component.
+//! - [`outgoing`]: a component's outgoing HTTP request, sent to the checked
+//!   address of its host.
 //! - [`typed`]: calls into the workers' typed `studio:edge` exports.
 //! - [`server`]: the axum server of `studio-edge up`.
 //! - [`cmd`]: the command line.
@@ -14,6 +16,7 @@ pub mod cmd;
 pub mod http_component;
 pub mod manifest;
 pub use studio_edge_spin::outbound;
+pub mod outgoing;
 pub mod pipeline_stages;
 pub mod problem;
 pub mod routes;

@@ -191,8 +191,10 @@ impl WasiHttpView for GuestState {
 }
 
 /// Refuses outbound requests to destinations outside the component's
-/// `allowed_outbound_hosts`, with `HttpRequestDenied` as Spin does, and
-/// serves `http://self/...` with the host's own routes.
+/// `allowed_outbound_hosts`, with `HttpRequestDenied` as Spin does, and to
+/// non-public addresses the list does not name, with
+/// `DestinationIpProhibited` ([`crate::outgoing`]); serves `http://self/...`
+/// with the host's own routes.
 struct OutboundPolicy {
     guest: Arc<str>,
     allowed: Arc<AllowedHosts>,
@@ -268,14 +270,13 @@ impl WasiHttpHooks for OutboundPolicy {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as SendFuture,
-            ))
-        })
+        // The name passed; the addresses it resolves to are checked next.
+        use tracing::Instrument;
+        let allowed = self.allowed.clone();
+        let span = tracing::warn_span!("outbound", component = %self.guest);
+        Box::new(
+            async move { crate::outgoing::send(request, options, &allowed).await }.instrument(span),
+        )
     }
 }
 

@@ -42,6 +42,12 @@ fn photo(name: &str) -> RgbaImage {
 /// also matches `/v1/thumbnail`), with outbound HTTP to loopback for the
 /// source server.
 fn write_manifest(dir: &Path) -> PathBuf {
+    write_manifest_allowing(dir, r#"["http://127.0.0.1:*"]"#)
+}
+
+/// [`write_manifest`] with `allowed` (a TOML array) as the component's
+/// `allowed_outbound_hosts`.
+fn write_manifest_allowing(dir: &Path, allowed: &str) -> PathBuf {
     let manifest = format!(
         r#"spin_manifest_version = 2
 
@@ -58,13 +64,13 @@ component = "thumbnail"
 
 [component.thumbnail]
 source = "{}"
-allowed_outbound_hosts = ["http://127.0.0.1:*"]
+allowed_outbound_hosts = {allowed}
 
 [component.thumbnail.variables]
 signing_key = "{{{{ thumbnail_signing_key }}}}"
 signing_salt = "{{{{ thumbnail_signing_salt }}}}"
 "#,
-        component("studio-edge-thumbnail").display()
+        component("studio-edge-thumbnail").display(),
     );
     let path = dir.join("spin.toml");
     std::fs::write(&path, manifest).expect("write manifest");
@@ -100,6 +106,26 @@ fn serve_source(body: Vec<u8>) -> String {
             if found {
                 let _ = stream.write_all(&body);
             }
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Answers every request with a 302 to `location`; returns the base URL.
+fn serve_redirect(location: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind redirect server");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = reader.into_inner().write_all(head.as_bytes());
         }
     });
     format!("http://{addr}")
@@ -271,6 +297,66 @@ fn signed_transform_routes() {
     );
     Reply::send(client().get(host.url(&format!("/v1/thumbnail/{}{missing}", key.sign(&missing)))))
         .assert_problem(502, "bad-gateway");
+}
+
+/// `*` in `allowed_outbound_hosts` reaches public addresses only: a name
+/// that resolves to loopback (the host's own `/metrics`, a source server on
+/// this machine) is refused at the host after resolution, and the worker
+/// answers 403; the explicit `http://127.0.0.1:*` entry still reaches
+/// loopback, and a redirect from there to a refused address is refused.
+#[test]
+fn sources_on_non_public_addresses_need_an_explicit_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(
+        &write_manifest_allowing(
+            dir.path(),
+            r#"["https://*:*", "http://*:*", "http://127.0.0.1:*"]"#,
+        ),
+        &[],
+        &[],
+    );
+    let source = serve_source(photo_bytes("rocket.jpg"));
+    let port = source.rsplit(':').next().unwrap();
+    let fetch = |url: &str| {
+        let path = format!("/w:64,f:jpeg/{}", URL_SAFE_NO_PAD.encode(url));
+        Reply::send(client().get(host.url(&format!("/v1/thumbnail/unsafe{path}"))))
+    };
+
+    let metrics = format!("https://localhost:{}/metrics", host.addr().port());
+    let refused = fetch(&metrics).assert_problem(403, "source-not-allowed");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a public one"),
+        "{refused}"
+    );
+    for url in [
+        format!("http://localhost:{port}/photo.jpg"),
+        format!("http://[::1]:{port}/photo.jpg"),
+        format!("http://0.0.0.0:{port}/photo.jpg"),
+    ] {
+        fetch(&url).assert_problem(403, "source-not-allowed");
+    }
+    assert!(host.logged("outbound request refused"), "{}", host.logs());
+
+    let allowed = fetch(&format!("{source}/photo.jpg"));
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    assert_eq!(decoded(&allowed).width(), 64);
+
+    let to_allowed = serve_redirect(format!("{source}/photo.jpg"));
+    let followed = fetch(&format!("{to_allowed}/start"));
+    assert_eq!(followed.status, 200, "{}", followed.text());
+
+    let to_refused = serve_redirect(format!("http://localhost:{port}/photo.jpg"));
+    let refused = fetch(&format!("{to_refused}/start")).assert_problem(403, "source-not-allowed");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("redirect 1"),
+        "{refused}"
+    );
+
+    let looping = serve_redirect("/again".to_owned());
+    fetch(&format!("{looping}/start")).assert_problem(502, "bad-gateway");
 }
 
 /// The same worker, the same request: `wasmtime serve` (the worker composed

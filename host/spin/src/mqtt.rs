@@ -7,7 +7,10 @@
 //! `allowed_outbound_hosts` with the URL's scheme, host and port (so
 //! `mqtt://host:1883` or `*://host:1883` allow it) and answers
 //! `connection-failed("address {address} is not permitted")`, Spin's words,
-//! when it is not allowed. An address that does not parse, is not `mqtt://`
+//! when it is not allowed, or when the host resolves only to addresses the
+//! list does not allow (a non-public address needs a pattern naming it,
+//! [`AllowedHosts::resolve`](crate::outbound::AllowedHosts::resolve)); the
+//! connection goes to the first allowed address. An address that does not parse, is not `mqtt://`
 //! (TLS, `mqtts://`, is not offered) or lacks a `client_id` is
 //! `invalid-address`; a keep-alive interval over 65535 seconds (MQTT's
 //! limit) is `other`. `open` then connects and waits for the broker's
@@ -40,6 +43,7 @@ use tokio::sync::mpsc;
 use url::Url;
 use wasmtime::component::{Linker, Resource};
 
+use crate::outbound::DestinationError;
 use crate::{HasSpin, SpinCtxView, SpinView};
 
 mod bindings {
@@ -217,15 +221,20 @@ impl HostConnection for SpinCtxView<'_> {
             return Ok(Err(Error::InvalidAddress));
         };
         let port = url.port().unwrap_or(DEFAULT_PORT);
-        if !self
-            .ctx
-            .services()
-            .outbound
-            .allows(url.scheme(), host, port)
-        {
-            return Ok(Err(Error::ConnectionFailed(format!(
-                "address {address} is not permitted"
-            ))));
+        let outbound = self.ctx.services().outbound.clone();
+        let broker = match outbound.resolve(url.scheme(), host, port).await {
+            Ok(addresses) => addresses[0].ip(),
+            Err(DestinationError::NotAllowed(_)) => {
+                return Ok(Err(Error::ConnectionFailed(format!(
+                    "address {address} is not permitted"
+                ))));
+            }
+            Err(refused) => return Ok(Err(Error::ConnectionFailed(refused.to_string()))),
+        };
+        // rumqttc would resolve the name again: give it the checked address.
+        let mut url = url;
+        if url.set_ip_host(broker).is_err() {
+            return Ok(Err(Error::InvalidAddress));
         }
         let options = match broker_options(url, username, password, keep_alive_interval_in_secs) {
             Ok(options) => options,

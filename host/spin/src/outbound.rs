@@ -14,6 +14,14 @@
 //! `{{ variable }}` templates are rendered by the manifest before parsing.
 //! An empty list allows nothing, as in Spin.
 //!
+//! Beyond Spin, a destination is checked again once its name is resolved:
+//! an address that is not globally reachable ([`is_global`]: loopback,
+//! private, link-local, CGNAT, multicast, documentation, ...) is reached
+//! only through a pattern that names its host exactly (`127.0.0.1`,
+//! `[::1]`, `localhost`, a CIDR range that contains it), never through a
+//! wildcard (`*`, `*.example.com`), so that `https://*:*` cannot be turned
+//! against the machine or its network ([`AllowedHosts::resolve`]).
+//!
 //! ```
 //! use studio_edge_spin::outbound::AllowedHosts;
 //!
@@ -28,11 +36,16 @@
 //! assert!(!allowed.allows("http", "localhost", 8080));
 //! assert!(allowed.allows_socket("10.1.2.3:6379".parse().unwrap()));
 //! assert!(!allowed.allows_socket("10.2.0.1:6379".parse().unwrap()));
+//!
+//! // A wildcard admits names, not the loopback address they resolve to.
+//! let loopback = "127.0.0.1".parse().unwrap();
+//! assert!(!allowed.allows_address("https", "localhost", 443, loopback));
+//! assert!(allowed.allows_address("http", "127.0.0.1", 8080, loopback));
 //! # Ok::<(), studio_edge_spin::outbound::OutboundPatternError>(())
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{pattern:?}: {reason}")]
@@ -250,6 +263,17 @@ impl OutboundPattern {
         }
     }
 
+    /// Whether this pattern, having admitted a host, also admits an
+    /// address of it that is not globally reachable: only when it names
+    /// the host exactly or the address by range, never through a wildcard.
+    fn names_exactly(&self, ip: IpAddr) -> bool {
+        match &self.host {
+            HostPattern::Exact(_) => true,
+            HostPattern::Range(range) => range.contains(ip),
+            HostPattern::Any | HostPattern::SubdomainOf(_) | HostPattern::App => false,
+        }
+    }
+
     /// `scheme` is `None` for a raw socket, which only an explicit port,
     /// range or `*` admits.
     fn port_allows(&self, scheme: Option<&str>, port: u16) -> bool {
@@ -296,6 +320,99 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
+/// Why [`AllowedHosts::resolve`] gave no address to connect to.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    /// No pattern admits the scheme, host and port.
+    #[error("{0} is not in allowed_outbound_hosts")]
+    NotAllowed(String),
+    /// The name could not be resolved.
+    #[error("resolving {host}: {source}")]
+    Dns {
+        host: String,
+        source: std::io::Error,
+    },
+    /// The name resolved to no address.
+    #[error("{0} has no address")]
+    NoAddress(String),
+    /// Every address of the host is one that is not globally reachable and
+    /// that no pattern names.
+    #[error(
+        "{host} resolves to {} (not a public address), which allowed_outbound_hosts does not name",
+        list(.addresses)
+    )]
+    Prohibited {
+        host: String,
+        addresses: Vec<IpAddr>,
+    },
+}
+
+fn list(addresses: &[IpAddr]) -> String {
+    let text: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+    text.join(", ")
+}
+
+/// Whether `ip` is reachable on the public internet: not loopback,
+/// unspecified, private (RFC 1918, RFC 4193 `fc00::/7`), link-local
+/// (`169.254.0.0/16`, `fe80::/10`), shared address space (CGNAT
+/// `100.64.0.0/10`), multicast, broadcast, reserved, documentation or
+/// benchmarking space, nor any other special-purpose block of the IANA
+/// registries (RFC 6890) that is not globally reachable. An IPv6 address
+/// that carries an IPv4 one (mapped `::ffff:a.b.c.d`, compatible
+/// `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged by the
+/// IPv4 address it carries.
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_global_v4(v4),
+        IpAddr::V6(v6) => is_global_v6(v6),
+    }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                   // "this network", unspecified
+        || a == 10                              // private
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || a == 127                             // loopback
+        || (a == 169 && b == 254)               // link-local
+        || (a == 172 && (16..32).contains(&b))  // private
+        || (a == 192 && b == 0 && c == 0)       // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)       // documentation (TEST-NET-1)
+        || (a == 192 && b == 88 && c == 99)     // 6to4 relay anycast (deprecated)
+        || (a == 192 && b == 168)               // private
+        || (a == 198 && (b == 18 || b == 19))   // benchmarking
+        || (a == 198 && b == 51 && c == 100)    // documentation (TEST-NET-2)
+        || (a == 203 && b == 0 && c == 113)     // documentation (TEST-NET-3)
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    let bits = ip.to_bits();
+    let segments = ip.segments();
+    let embedded_v4 = || Ipv4Addr::from_bits(bits as u32);
+    let within = |prefix: u128, length: u32| (bits ^ prefix) >> (128 - length) == 0;
+    if within(0, 96) {
+        // `::`, `::1` and the deprecated IPv4-compatible `::a.b.c.d`, which
+        // some stacks still route to the IPv4 address.
+        return bits > 1 && is_global_v4(embedded_v4());
+    }
+    if within(0xffff << 32, 96) || within(0x64_ff9b << 96, 96) {
+        // IPv4-mapped, and the well-known NAT64 prefix (RFC 6052).
+        return is_global_v4(embedded_v4());
+    }
+    if segments[0] == 0x2002 {
+        // 6to4 (RFC 3056): the IPv4 address is in bits 16..48.
+        return is_global_v4(Ipv4Addr::from_bits((bits >> 80) as u32));
+    }
+    // Global unicast is 2000::/3; the rest (link-local, unique local,
+    // multicast, discard-only, local-use NAT64, ...) is not global, and
+    // inside it these blocks are not either.
+    within(0x2000 << 112, 3)
+        && !within(0x2001 << 112, 23) // IETF protocol assignments (Teredo, benchmarking, ORCHID)
+        && !within(0x2001_0db8 << 96, 32) // documentation
+        && !within(0x3fff << 112, 20) // documentation (RFC 9637)
+}
+
 /// A component's allow list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedHosts {
@@ -336,13 +453,68 @@ impl AllowedHosts {
     /// pattern, of any scheme, names its address (exactly, by range or
     /// `*`) and its port (a scheme's default port counts only for that
     /// scheme's patterns).
+    /// A non-global address needs a pattern that names it (not `*`).
     pub fn allows_socket(&self, addr: SocketAddr) -> bool {
-        let host = addr.ip().to_canonical().to_string();
+        let ip = addr.ip().to_canonical();
+        let host = ip.to_string();
         self.patterns.iter().any(|p| {
             !matches!(p.host, HostPattern::App)
                 && p.host_allows(&host)
                 && p.port_allows(None, addr.port())
+                && (is_global(ip) || p.names_exactly(ip))
         })
+    }
+
+    /// Whether a connection to `scheme://host:port`, whose name resolved to
+    /// `ip`, may go to that address: some pattern admits the host and, when
+    /// `ip` is not globally reachable, names the host exactly or `ip` by
+    /// range.
+    pub fn allows_address(&self, scheme: &str, host: &str, port: u16, ip: IpAddr) -> bool {
+        let global = is_global(ip);
+        self.patterns
+            .iter()
+            .any(|p| p.allows(scheme, host, port) && (global || p.names_exactly(ip)))
+    }
+
+    /// Resolves `host` (a name, or an IP address with or without brackets)
+    /// once and returns the addresses a connection to `scheme://host:port`
+    /// may use, in the resolver's order: connect to these, never to the
+    /// name again, so that the address checked is the address reached.
+    pub async fn resolve(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, DestinationError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if !self.allows(scheme, bare, port) {
+            return Err(DestinationError::NotAllowed(format!(
+                "{scheme}://{host}:{port}"
+            )));
+        }
+        let resolved: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((bare, port))
+                .await
+                .map_err(|source| DestinationError::Dns {
+                    host: bare.to_owned(),
+                    source,
+                })?
+                .collect(),
+        };
+        if resolved.is_empty() {
+            return Err(DestinationError::NoAddress(bare.to_owned()));
+        }
+        let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
+            .into_iter()
+            .partition(|addr| self.allows_address(scheme, bare, port, addr.ip()));
+        if allowed.is_empty() {
+            return Err(DestinationError::Prohibited {
+                host: bare.to_owned(),
+                addresses: refused.iter().map(SocketAddr::ip).collect(),
+            });
+        }
+        Ok(allowed)
     }
 
     /// Whether `http://self` (the app's own routes) is allowed.
@@ -439,6 +611,154 @@ mod tests {
         assert!(a.allows_uri(&"http://self/orders/v1/drops".parse().unwrap()));
         assert!(!allowed(&["*://*:*"]).allows_uri(&"http://self/x".parse().unwrap()));
         assert!(allowed(&["*://0.0.0.0/0:*"]).allows_socket("192.0.2.1:1".parse().unwrap()));
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn non_global_addresses() {
+        for address in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.1.2.3",
+            "100.64.0.1",
+            "100.127.255.255",
+            "127.0.0.1",
+            "127.255.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::192.168.0.1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::",
+            "100::1",
+            "2001::1",
+            "2001:2::1",
+            "2001:db8::1",
+            "3fff::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "ff0e::1",
+            "5f00::1",
+        ] {
+            assert!(!is_global(ip(address)), "{address} is not global");
+        }
+        for address in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.0",
+            "172.15.255.255",
+            "172.32.0.0",
+            "192.0.1.1",
+            "192.169.0.1",
+            "198.20.0.1",
+            "223.255.255.255",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::200e",
+        ] {
+            assert!(is_global(ip(address)), "{address} is global");
+        }
+    }
+
+    #[test]
+    fn a_wildcard_reaches_only_global_addresses() {
+        let a = allowed(&["https://*:*", "http://*.example.com"]);
+        assert!(a.allows_address("https", "cdn.example.net", 443, ip("93.184.215.14")));
+        assert!(!a.allows_address("https", "localhost", 3500, ip("127.0.0.1")));
+        assert!(!a.allows_address("https", "localhost", 3500, ip("::1")));
+        assert!(!a.allows_address("https", "127.0.0.1", 3500, ip("127.0.0.1")));
+        assert!(!a.allows_address("https", "[::ffff:127.0.0.1]", 443, ip("::ffff:127.0.0.1")));
+        assert!(!a.allows_address("https", "metadata", 443, ip("169.254.169.254")));
+        assert!(!a.allows_address("http", "img.example.com", 80, ip("10.0.0.5")));
+        assert!(a.allows_address("http", "img.example.com", 80, ip("1.2.3.4")));
+    }
+
+    #[test]
+    fn an_exact_host_or_range_reaches_its_non_global_addresses() {
+        let a = allowed(&[
+            "http://127.0.0.1:*",
+            "http://[::1]:3000",
+            "redis://localhost:6379",
+            "*://10.0.0.0/8:5432",
+        ]);
+        assert!(a.allows_address("http", "127.0.0.1", 3000, ip("127.0.0.1")));
+        assert!(a.allows_address("http", "[::1]", 3000, ip("::1")));
+        assert!(!a.allows_address("http", "[::1]", 3001, ip("::1")));
+        assert!(a.allows_address("redis", "localhost", 6379, ip("127.0.0.1")));
+        assert!(a.allows_address("postgres", "10.2.3.4", 5432, ip("10.2.3.4")));
+        // A name is admitted by name, not by the address it resolves to.
+        assert!(!a.allows_address("http", "localhost", 3000, ip("127.0.0.1")));
+        assert!(!a.allows_address("http", "internal", 5432, ip("10.2.3.4")));
+    }
+
+    #[test]
+    fn sockets_to_non_global_addresses_need_a_named_address() {
+        let any = allowed(&["*://*:*"]);
+        assert!(any.allows_socket("1.1.1.1:443".parse().unwrap()));
+        assert!(!any.allows_socket("127.0.0.1:6379".parse().unwrap()));
+        assert!(!any.allows_socket("[::ffff:127.0.0.1]:6379".parse().unwrap()));
+        let named = allowed(&["*://127.0.0.1:6379", "*://192.168.0.0/16:*"]);
+        assert!(named.allows_socket("127.0.0.1:6379".parse().unwrap()));
+        assert!(named.allows_socket("[::ffff:127.0.0.1]:6379".parse().unwrap()));
+        assert!(named.allows_socket("192.168.7.7:80".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn resolving_keeps_the_allowed_addresses_only() {
+        let wildcard = allowed(&["http://*:*"]);
+        assert!(matches!(
+            wildcard.resolve("http", "localhost", 3000).await,
+            Err(DestinationError::Prohibited { .. })
+        ));
+        assert!(matches!(
+            wildcard.resolve("http", "[::1]", 3000).await,
+            Err(DestinationError::Prohibited { .. })
+        ));
+        assert!(matches!(
+            wildcard.resolve("https", "localhost", 3000).await,
+            Err(DestinationError::NotAllowed(_))
+        ));
+        let explicit = allowed(&["http://127.0.0.1:*"]);
+        assert_eq!(
+            explicit.resolve("http", "127.0.0.1", 3000).await.unwrap(),
+            vec!["127.0.0.1:3000".parse().unwrap()]
+        );
+        let by_name = allowed(&["http://localhost:3000"]);
+        let addresses = by_name.resolve("http", "localhost", 3000).await.unwrap();
+        assert!(
+            addresses.iter().all(|a| a.ip().is_loopback()),
+            "{addresses:?}"
+        );
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! `open` checks the address against the component's
 //! `allowed_outbound_hosts` with scheme `redis` (so `redis://host:6379`,
 //! `*://host:6379` or `redis://host` allow it) and answers `invalid-address`,
-//! as Spin does, when it is not allowed or does not parse; only then does it
-//! connect, so a `connection` is a live, multiplexed connection and dropping
+//! as Spin does, when it is not allowed or does not parse. It then resolves
+//! the host once and connects to the first address the list allows
+//! ([`AllowedHosts::resolve`](crate::outbound::AllowedHosts::resolve): a
+//! non-public address only through a pattern naming it), or answers `other`
+//! saying why none is; so a `connection` is a live, multiplexed connection and dropping
 //! it closes that connection. TLS (`rediss://`) and Unix sockets are refused
 //! as `invalid-address`.
 //!
@@ -37,6 +40,7 @@ use redis::{
 };
 use wasmtime::component::{Linker, Resource};
 
+use crate::outbound::DestinationError;
 use crate::{HasSpin, SpinCtxView, SpinView};
 
 mod bindings {
@@ -105,9 +109,14 @@ impl HostConnection for SpinCtxView<'_> {
         let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
             return Ok(Err(Error::InvalidAddress));
         };
-        if !self.ctx.services().outbound.allows("redis", &host, port) {
-            return Ok(Err(Error::InvalidAddress));
-        }
+        let outbound = self.ctx.services().outbound.clone();
+        // Connect to the address that was checked, not to the name again.
+        let address = match outbound.resolve("redis", &host, port).await {
+            Ok(addresses) => addresses[0],
+            Err(DestinationError::NotAllowed(_)) => return Ok(Err(Error::InvalidAddress)),
+            Err(refused) => return Ok(Err(Error::Other(refused.to_string()))),
+        };
+        let info = info.set_addr(ConnectionAddr::Tcp(address.ip().to_string(), port));
         match RedisConnection::connect(info).await {
             Ok(connection) => Ok(Ok(self.table.push(connection)?)),
             Err(error) => Ok(Err(Error::Other(format!(

@@ -168,7 +168,8 @@ impl From<Problem> for Response {
 pub enum FetchError {
     /// The URL is malformed or uses a scheme other than http(s).
     BadUrl(String),
-    /// The runtime refused the destination (not in `allowed_outbound_hosts`).
+    /// The runtime refused the destination: not in `allowed_outbound_hosts`,
+    /// or a non-public address the list does not name.
     NotAllowed(String),
     /// The response body is larger than the limit given.
     TooLarge(u64),

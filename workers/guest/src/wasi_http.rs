@@ -266,6 +266,11 @@ impl Fetch for WasiFetch {
 fn transport(code: ErrorCode) -> FetchError {
     match code {
         ErrorCode::HttpRequestDenied => FetchError::NotAllowed("HTTP request denied".to_owned()),
+        ErrorCode::DestinationIpProhibited => FetchError::NotAllowed(
+            "the destination's address is not a public one (loopback, private, link-local, ...) \
+             and allowed_outbound_hosts does not name it"
+                .to_owned(),
+        ),
         ErrorCode::DestinationNotFound => FetchError::Transport("destination not found".to_owned()),
         other => FetchError::Transport(format!("{other:?}")),
     }

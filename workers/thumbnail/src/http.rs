@@ -194,31 +194,114 @@ fn forbidden(detail: &str) -> Problem {
     Problem::new(403, "forbidden", "Forbidden", detail)
 }
 
+/// How many redirects a source fetch follows; one more is 502.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Fetches the source, following up to [`MAX_REDIRECTS`] redirects. Each
+/// hop is a new outbound request, so the runtime checks every destination
+/// against `allowed_outbound_hosts` (and refuses non-public addresses the
+/// list does not name): a hop it refuses is 403 `source-not-allowed`, as is
+/// a redirect to anything but an http(s) URL.
 fn fetch_source(fetch: &dyn Fetch, url: &str, max_bytes: u64) -> Result<Vec<u8>, Problem> {
-    let response = fetch
-        .fetch(url, Request::new("GET", ""), max_bytes)
-        .map_err(|error| match error {
-            FetchError::BadUrl(_) => Problem::bad_request(format!("source: {error}")),
-            FetchError::NotAllowed(_) => Problem::new(
-                403,
-                "source-not-allowed",
-                "Source not allowed",
-                format!("fetching the source: {error}"),
-            ),
-            FetchError::TooLarge(limit) => {
-                Problem::too_large(format!("the source exceeds the limit of {limit} bytes"))
+    let mut url = url.to_owned();
+    for redirects in 0..=MAX_REDIRECTS {
+        let hop = match redirects {
+            0 => "fetching the source".to_owned(),
+            n => format!("following redirect {n} to {}", origin(&url)),
+        };
+        let response = fetch
+            .fetch(&url, Request::new("GET", ""), max_bytes)
+            .map_err(|error| match error {
+                FetchError::BadUrl(_) if redirects == 0 => {
+                    Problem::bad_request(format!("source: {error}"))
+                }
+                FetchError::BadUrl(_) | FetchError::NotAllowed(_) => {
+                    source_not_allowed(format!("{hop}: {error}"))
+                }
+                FetchError::TooLarge(limit) => {
+                    Problem::too_large(format!("the source exceeds the limit of {limit} bytes"))
+                }
+                FetchError::Transport(_) => Problem::bad_gateway(format!("{hop}: {error}")),
+            })?;
+        if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            if !(200..300).contains(&response.status) {
+                return Err(Problem::bad_gateway(format!(
+                    "the source responded with status {}",
+                    response.status
+                )));
             }
-            FetchError::Transport(_) => {
-                Problem::bad_gateway(format!("fetching the source: {error}"))
-            }
+            return Ok(response.body);
+        }
+        let location = response.header("location").ok_or_else(|| {
+            Problem::bad_gateway(format!(
+                "the source redirected ({}) without a Location",
+                response.status
+            ))
         })?;
-    if !(200..300).contains(&response.status) {
-        return Err(Problem::bad_gateway(format!(
-            "the source responded with status {}",
-            response.status
-        )));
+        url = resolve_reference(&url, location).ok_or_else(|| {
+            source_not_allowed(format!(
+                "the source redirected to {location:?}, which is not an http(s) URL"
+            ))
+        })?;
     }
-    Ok(response.body)
+    Err(Problem::bad_gateway(format!(
+        "the source redirected more than {MAX_REDIRECTS} times"
+    )))
+}
+
+fn source_not_allowed(detail: String) -> Problem {
+    Problem::new(403, "source-not-allowed", "Source not allowed", detail)
+}
+
+/// `scheme://authority` of an absolute URL, for messages (the path and
+/// query may carry tokens).
+fn origin(url: &str) -> &str {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    &url[..end]
+}
+
+/// The absolute URL a `Location` names, relative to `base` (RFC 3986
+/// section 5.2, without removing dot segments, which the server resolves);
+/// `None` for a scheme other than http(s).
+fn resolve_reference(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    let location = location.split('#').next().unwrap_or_default();
+    let scheme_end = location
+        .find(':')
+        .filter(|&i| {
+            location[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
+        .filter(|&i| i > 0 && !location[..i].contains('/'));
+    if let Some(end) = scheme_end {
+        let scheme = location[..end].to_ascii_lowercase();
+        return (matches!(scheme.as_str(), "http" | "https") && location[end..].starts_with("://"))
+            .then(|| location.to_owned());
+    }
+    let base = base.split('#').next().unwrap_or_default();
+    let origin = origin(base);
+    let scheme = &base[..base.find(':')?];
+    if location.starts_with("//") {
+        return Some(format!("{scheme}:{location}"));
+    }
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    let path_and_query = &base[origin.len()..];
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    if location.is_empty() {
+        return Some(base.to_owned());
+    }
+    if location.starts_with('?') {
+        return Some(format!("{origin}{path}{location}"));
+    }
+    let directory = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let directory = if directory.is_empty() { "/" } else { directory };
+    Some(format!("{origin}{directory}{location}"))
 }
 
 /// Gives `auto` the request's `Accept` header.
@@ -512,6 +595,128 @@ mod tests {
         assert_eq!(bad_option.status, 400);
         let short = get("/w:10".to_owned(), &fetcher());
         assert_eq!(short.status, 404);
+    }
+
+    /// Serves several URLs; anything else is refused as the runtime would.
+    struct Sources(Vec<(String, Response)>);
+
+    impl Fetch for Sources {
+        fn fetch(&self, url: &str, _: Request, _: u64) -> Result<Response, FetchError> {
+            self.0
+                .iter()
+                .find(|(known, _)| known == url)
+                .map(|(_, response)| response.clone())
+                .ok_or_else(|| FetchError::NotAllowed("HTTP request denied".to_owned()))
+        }
+    }
+
+    fn redirect(status: u16, location: &str) -> Response {
+        Response::new(status, "text/plain", Vec::new()).with_header("location", location)
+    }
+
+    #[test]
+    fn redirects_are_followed_to_allowed_destinations_only() {
+        let config = Config::default();
+        let get = |fetch: &dyn Fetch| {
+            handle(
+                Request::new(
+                    "GET",
+                    &format!(
+                        "/v1/thumbnail/unsafe{}",
+                        transform_path("w:40,f:png", "http://127.0.0.1:9/a")
+                    ),
+                ),
+                &config,
+                fetch,
+            )
+        };
+        let png = Response::new(200, "image/png", source_png());
+        let followed = Sources(vec![
+            ("http://127.0.0.1:9/a".into(), redirect(302, "/b/c")),
+            ("http://127.0.0.1:9/b/c".into(), redirect(301, "d?x=1")),
+            (
+                "http://127.0.0.1:9/b/d?x=1".into(),
+                redirect(307, "//127.0.0.1:9/e"),
+            ),
+            ("http://127.0.0.1:9/e".into(), png.clone()),
+        ]);
+        assert_eq!(get(&followed).status, 200);
+
+        let refused = Sources(vec![(
+            "http://127.0.0.1:9/a".into(),
+            redirect(302, "http://169.254.169.254/latest/meta-data/"),
+        )]);
+        let response = get(&refused);
+        assert_eq!(response.status, 403);
+        assert_eq!(
+            problem_type(&response),
+            "urn:studio-edge:problem:source-not-allowed"
+        );
+        let detail = String::from_utf8_lossy(&response.body).into_owned();
+        assert!(
+            detail.contains("redirect 1 to http://169.254.169.254"),
+            "{detail}"
+        );
+        assert!(!detail.contains("meta-data"), "{detail}");
+
+        let to_a_file = Sources(vec![(
+            "http://127.0.0.1:9/a".into(),
+            redirect(308, "file:///etc/passwd"),
+        )]);
+        assert_eq!(get(&to_a_file).status, 403);
+
+        let mut chain: Vec<(String, Response)> = (0..=MAX_REDIRECTS)
+            .map(|n| {
+                let from = if n == 0 {
+                    "a".to_owned()
+                } else {
+                    n.to_string()
+                };
+                (
+                    format!("http://127.0.0.1:9/{from}"),
+                    redirect(302, &format!("/{}", n + 1)),
+                )
+            })
+            .collect();
+        let too_many = get(&Sources(chain.clone()));
+        assert_eq!(too_many.status, 502);
+        // Exactly MAX_REDIRECTS redirects are followed.
+        chain[MAX_REDIRECTS] = (format!("http://127.0.0.1:9/{MAX_REDIRECTS}"), png);
+        assert_eq!(get(&Sources(chain)).status, 200);
+
+        let no_location = Sources(vec![(
+            "http://127.0.0.1:9/a".into(),
+            Response::new(302, "text/plain", Vec::new()),
+        )]);
+        assert_eq!(get(&no_location).status, 502);
+    }
+
+    #[test]
+    fn redirect_locations_resolve_against_the_url() {
+        let base = "https://img.example/a/b/c.jpg?s=1";
+        for (location, resolved) in [
+            ("https://other.example/x", Some("https://other.example/x")),
+            ("HTTP://other.example", Some("HTTP://other.example")),
+            ("//cdn.example/y.jpg", Some("https://cdn.example/y.jpg")),
+            ("/root.jpg", Some("https://img.example/root.jpg")),
+            ("d.jpg", Some("https://img.example/a/b/d.jpg")),
+            ("?s=2", Some("https://img.example/a/b/c.jpg?s=2")),
+            ("d.jpg#frag", Some("https://img.example/a/b/d.jpg")),
+            ("ftp://files.example/x", None),
+            ("javascript:alert(1)", None),
+        ] {
+            assert_eq!(
+                resolve_reference(base, location).as_deref(),
+                resolved,
+                "{location}"
+            );
+        }
+        assert_eq!(
+            resolve_reference("http://h:1", "x").as_deref(),
+            Some("http://h:1/x")
+        );
+        assert_eq!(origin("http://h:1/p?q"), "http://h:1");
+        assert_eq!(origin("http://h:1"), "http://h:1");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! host's port (5432 unless given), so `postgres://db:5432` or
 //! `*://db:5432` allow it; one that is not allowed is
 //! `connection-failed("address postgres://{host}[:{port}] is not permitted")`,
-//! Spin's words, and a Unix socket is refused. Only then does it connect:
+//! Spin's words, and a Unix socket is refused. Each host is then resolved
+//! once and the client connects to the first address the list allows (a
+//! non-public one only through a pattern naming it), never resolving the
+//! name again; then
 //! each `connection` is one server session (one backend process) used by
 //! every query on it, and dropping it ends the session. Connections are
 //! made without TLS (`sslmode=prefer` falls back to plain; `require`
@@ -132,6 +135,7 @@ impl PgConnection {
             .parse()
             .map_err(|e| Error::ConnectionFailed(format!("invalid address: {}", error_text(&e))))?;
         permit(&config, allowed)?;
+        pin_addresses(&mut config, allowed).await?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -235,6 +239,51 @@ fn permit(config: &Config, allowed: &AllowedHosts) -> Result<(), Error> {
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// Resolves each host once and makes the client connect to the address
+/// checked for it (`hostaddr`) rather than resolve the name again; an
+/// address the address itself gives is checked as given. Either way a
+/// non-public address needs a pattern that names it
+/// ([`AllowedHosts::resolve`]).
+async fn pin_addresses(config: &mut Config, allowed: &AllowedHosts) -> Result<(), Error> {
+    let refused = |error: crate::outbound::DestinationError| {
+        Error::ConnectionFailed(format!("address is not permitted: {error}"))
+    };
+    let ports = config.get_ports().to_vec();
+    let port_of = |index: usize| {
+        ports
+            .get(index)
+            .or(ports.first())
+            .copied()
+            .unwrap_or(DEFAULT_PORT)
+    };
+    if !config.get_hostaddrs().is_empty() {
+        for (index, ip) in config.get_hostaddrs().iter().enumerate() {
+            allowed
+                .resolve("postgres", &ip.to_string(), port_of(index))
+                .await
+                .map_err(refused)?;
+        }
+        return Ok(());
+    }
+    let mut pinned = Vec::new();
+    for (index, host) in config.get_hosts().iter().enumerate() {
+        let Host::Tcp(name) = host else {
+            return Err(Error::ConnectionFailed(
+                "Unix sockets are not supported".to_owned(),
+            ));
+        };
+        let addresses = allowed
+            .resolve("postgres", name, port_of(index))
+            .await
+            .map_err(refused)?;
+        pinned.push(addresses[0].ip());
+    }
+    for ip in pinned {
+        config.hostaddr(ip);
     }
     Ok(())
 }
