@@ -33,6 +33,7 @@ pub mod demo;
 mod events;
 mod http;
 mod ingest;
+pub mod limits;
 pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
@@ -48,6 +49,7 @@ pub mod streams;
 
 pub use events::{Audience, DropUpdate, StreamEvent};
 pub use http::router;
+pub use limits::StreamLimits;
 pub use ingest::{
     DEFAULT_BODY_LIMIT, DEFAULT_QUALITY_SAMPLE_RATE, FrameOutcome, Ingest, IngestConfig,
     IngestError,

@@ -19,20 +19,22 @@
 //!
 //! Decoding is an ordered list of steps, each a small function in
 //! [`decode`](mod@decode): sniff, probe the header, check limits, decode
-//! (at a reduced scale for JPEG when [`decode_at_least`] allows it), orient.
+//! (at a reduced scale for JPEG and PNG when [`decode_at_least`] allows it,
+//! into one RGBA buffer otherwise), orient.
 //! [`icc::to_srgb`] then converts ICC-tagged pixels to sRGB.
 
 mod decode;
 mod encode;
 mod error;
 mod format;
+mod png_rows;
 pub mod icc;
 pub mod pam;
 pub mod quality;
 mod resize;
 pub mod testing;
 
-pub use decode::{Decoded, Probe, decode, decode_at_least, probe};
+pub use decode::{Decoded, Probe, decode, decode_at_least, decode_stored_at_least, probe};
 pub use encode::encode;
 pub use error::ImagingError;
 pub use format::{Format, sniff};
