@@ -36,7 +36,6 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderValue, Request, Response, header};
-use http_body_util::BodyExt;
 
 use crate::problem::{self, Problem};
 
@@ -423,6 +422,7 @@ impl HttpBody for PacedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
 
     #[test]
     fn clients_are_ipv4_addresses_and_ipv6_prefixes() {

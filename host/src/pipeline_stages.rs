@@ -10,7 +10,6 @@
 //! tokio runtime's handle there.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;

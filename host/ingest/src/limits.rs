@@ -88,6 +88,7 @@ impl StreamGate {
         (self.max_viewers == 0 || before < self.max_viewers).then_some(slot)
     }
 
+    #[cfg(test)]
     pub fn viewers(&self) -> usize {
         self.viewers.load(Ordering::Acquire)
     }
