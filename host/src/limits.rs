@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderValue, Request, Response, header};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::problem::{self, Problem};
 
@@ -192,7 +192,8 @@ impl ClientLimits {
     }
 
     pub fn header_timeout(&self) -> Option<Duration> {
-        (self.args.header_timeout_ms > 0).then(|| Duration::from_millis(self.args.header_timeout_ms))
+        (self.args.header_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.args.header_timeout_ms))
     }
 
     fn exempt(&self, client: IpAddr) -> bool {
@@ -207,19 +208,18 @@ impl ClientLimits {
     pub fn open_connection(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionSlot, Refusal> {
         let client = client_of(peer);
         let mut connections = self.connections.lock().expect("connections lock");
-        let refusal = if self.args.max_connections > 0
-            && connections.total >= self.args.max_connections
-        {
-            Some(Refusal::Connections)
-        } else if self.args.max_connections_per_client > 0
-            && !self.exempt(client)
-            && connections.per_client.get(&client).copied().unwrap_or(0)
-                >= self.args.max_connections_per_client
-        {
-            Some(Refusal::ClientConnections)
-        } else {
-            None
-        };
+        let refusal =
+            if self.args.max_connections > 0 && connections.total >= self.args.max_connections {
+                Some(Refusal::Connections)
+            } else if self.args.max_connections_per_client > 0
+                && !self.exempt(client)
+                && connections.per_client.get(&client).copied().unwrap_or(0)
+                    >= self.args.max_connections_per_client
+            {
+                Some(Refusal::ClientConnections)
+            } else {
+                None
+            };
         if let Some(refusal) = refusal {
             drop(connections);
             self.count(refusal);
@@ -276,7 +276,10 @@ impl ClientLimits {
                 429,
                 "rate-limited",
                 "Too many requests",
-                format!("this client is past {} requests per second; retry in {seconds} s", self.args.rate_limit),
+                format!(
+                    "this client is past {} requests per second; retry in {seconds} s",
+                    self.args.rate_limit
+                ),
             ));
             response
                 .headers_mut()
@@ -395,7 +398,8 @@ impl HttpBody for PacedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
-                    let allowed = Duration::from_secs_f64(this.received as f64 / this.min_rate as f64);
+                    let allowed =
+                        Duration::from_secs_f64(this.received as f64 / this.min_rate as f64);
                     let deadline = this.started + this.grace + allowed;
                     this.deadline.as_mut().reset(deadline.into());
                 }
@@ -404,7 +408,9 @@ impl HttpBody for PacedBody {
             Poll::Pending => {
                 ready!(this.deadline.as_mut().poll(cx));
                 this.timed_out.store(true, Ordering::Release);
-                Poll::Ready(Some(Err(axum::Error::new("the request body arrived too slowly"))))
+                Poll::Ready(Some(Err(axum::Error::new(
+                    "the request body arrived too slowly",
+                ))))
             }
             done => done,
         }
@@ -434,7 +440,10 @@ mod tests {
             client_of(ip("2001:db8:1:2:ffff::9")),
             client_of(ip("2001:db8:1:2::1"))
         );
-        assert_ne!(client_of(ip("2001:db8:1:3::1")), client_of(ip("2001:db8:1:2::1")));
+        assert_ne!(
+            client_of(ip("2001:db8:1:3::1")),
+            client_of(ip("2001:db8:1:2::1"))
+        );
     }
 
     #[test]
@@ -448,7 +457,10 @@ mod tests {
         let b: IpAddr = "198.51.100.2".parse().unwrap();
         let first = limits.open_connection(a).unwrap();
         let _second = limits.open_connection(a).unwrap();
-        assert_eq!(limits.open_connection(a).err(), Some(Refusal::ClientConnections));
+        assert_eq!(
+            limits.open_connection(a).err(),
+            Some(Refusal::ClientConnections)
+        );
         let _third = limits.open_connection(b).unwrap();
         assert_eq!(limits.open_connection(b).err(), Some(Refusal::Connections));
         drop(first);
@@ -458,7 +470,11 @@ mod tests {
         drop(_third);
         let _l1 = limits.open_connection(lo).unwrap();
         assert_eq!(limits.open_connection(lo).err(), Some(Refusal::Connections));
-        assert!(limits.metrics_text().contains("reason=\"client-connections\"} 1\n"));
+        assert!(
+            limits
+                .metrics_text()
+                .contains("reason=\"client-connections\"} 1\n")
+        );
     }
 
     #[test]

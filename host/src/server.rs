@@ -182,16 +182,17 @@ pub async fn serve(
                     let response = limits
                         .handle(peer.ip(), request, |request| async move {
                             use tower::ServiceExt;
-                            router.oneshot(request).await.unwrap_or_else(|never| match never {})
+                            router
+                                .oneshot(request)
+                                .await
+                                .unwrap_or_else(|never| match never {})
                         })
                         .await;
                     Ok::<_, std::convert::Infallible>(response)
                 }
             })
         };
-        let connection = graceful.watch(
-            builder.serve_connection(TokioIo::new(tcp), service),
-        );
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         let limits = limits.clone();
         tokio::spawn(async move {
             let _slot = slot;

@@ -67,7 +67,13 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>>
 
 #[test]
 fn a_flooding_client_gets_429_and_others_are_served() {
-    let (host, _dir) = orders_host(&["--rate-limit", "5", "--rate-burst", "10", "--limit-loopback"]);
+    let (host, _dir) = orders_host(&[
+        "--rate-limit",
+        "5",
+        "--rate-burst",
+        "10",
+        "--limit-loopback",
+    ]);
     let flood = client_from("127.0.0.2");
     let url = host.url("/orders/v1/drops/none");
     let mut refused = None;
@@ -82,7 +88,11 @@ fn a_flooding_client_gets_429_and_others_are_served() {
     let (sent, reply) = refused.expect("the flood was never refused");
     assert!(sent > 10, "refused after {sent} requests, inside the burst");
     reply.assert_problem(429, "rate-limited");
-    let retry: u64 = reply.header("retry-after").expect("Retry-After").parse().unwrap();
+    let retry: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
     // Another client has its own budget.
     let other = Reply::send(client_from("127.0.0.3").get(&url));
@@ -102,7 +112,10 @@ fn connections_past_the_per_client_cap_get_503_until_one_closes() {
         .expect("the refused connection was closed");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
-    assert!(text.contains("urn:studio-edge:problem:connection-limit"), "{text}");
+    assert!(
+        text.contains("urn:studio-edge:problem:connection-limit"),
+        "{text}"
+    );
     drop(held);
     // Once one closes, a new connection is served (the host notices the
     // close on its next read: give it a moment, boundedly).
@@ -160,6 +173,9 @@ fn a_stalled_body_gets_408() {
         .expect("the stalled request was still open after 15 s");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
-    assert!(text.contains("urn:studio-edge:problem:body-timeout"), "{text}");
+    assert!(
+        text.contains("urn:studio-edge:problem:body-timeout"),
+        "{text}"
+    );
     assert!(refused_count(&host, "body-timeout") >= 1);
 }

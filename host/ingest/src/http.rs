@@ -234,10 +234,13 @@ fn admit(
 ) -> Result<(u64, Option<i64>, QueueSlot), IngestError> {
     let shared = &ingest.shared;
     let runtime = shared.authorize(stream, auth::bearer(headers))?;
-    runtime.gate.spend_fragment().map_err(|wait| IngestError::FragmentRate {
-        rate: shared.config.limits.fragment_rate,
-        retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-    })?;
+    runtime
+        .gate
+        .spend_fragment()
+        .map_err(|wait| IngestError::FragmentRate {
+            rate: shared.config.limits.fragment_rate,
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
     let seq: u64 = seq.parse().map_err(|_| {
         IngestError::BadRequest(format!(
             "the sequence number {seq:?} is not an unsigned integer"

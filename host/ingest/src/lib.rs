@@ -49,11 +49,11 @@ pub mod streams;
 
 pub use events::{Audience, DropUpdate, StreamEvent};
 pub use http::router;
-pub use limits::StreamLimits;
 pub use ingest::{
     DEFAULT_BODY_LIMIT, DEFAULT_QUALITY_SAMPLE_RATE, FrameOutcome, Ingest, IngestConfig,
     IngestError,
 };
+pub use limits::StreamLimits;
 pub use stages::{
     ColorStage, EncodedImage, FrameStages, HintSummary, ImageFormat, ModerationAction,
     ModerationStage, ModerationSummary, OutputBox, Region, StageError, ThumbnailStage, VariantSpec,

@@ -70,8 +70,8 @@ impl Drop for ViewerSlot {
 impl StreamGate {
     pub fn new(limits: &StreamLimits) -> Self {
         let fragments = NonZeroU32::new(limits.fragment_rate).map(|rate| {
-            let burst = NonZeroU32::new(limits.fragment_burst.max(limits.fragment_rate))
-                .unwrap_or(rate);
+            let burst =
+                NonZeroU32::new(limits.fragment_burst.max(limits.fragment_rate)).unwrap_or(rate);
             DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
         });
         Self {

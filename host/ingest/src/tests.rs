@@ -663,7 +663,11 @@ async fn a_fast_camera_and_a_crowd_meet_the_stream_limits() {
     let frame = jpeg_frame("coffee.png");
     // A stranger's attempts spend nothing of the stream's rate.
     for seq in 0..10 {
-        let response = server.put("cam1", seq, Some("wrong"), Vec::new()).send().await.unwrap();
+        let response = server
+            .put("cam1", seq, Some("wrong"), Vec::new())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     let send = |seq: u64| {
@@ -697,8 +701,12 @@ async fn a_fast_camera_and_a_crowd_meet_the_stream_limits() {
     assert_eq!(full.headers()["retry-after"], "5");
     let problem: Value = full.json().await.unwrap();
     assert_eq!(problem["type"], "urn:studio-edge:problem:stream-full");
-    let _elsewhere =
-        SseReader::open(&server.client, format!("{}/streams/cam2/events", server.base), None).await;
+    let _elsewhere = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam2/events", server.base),
+        None,
+    )
+    .await;
     // A viewer who leaves frees a place (noticed at once or at the next
     // keep-alive, 15 s).
     drop(first);
@@ -714,7 +722,12 @@ async fn a_fast_camera_and_a_crowd_meet_the_stream_limits() {
     }
     assert!(admitted.is_some(), "the freed place was never given out");
     let metrics = server.metrics().await;
-    assert!(counter(&metrics, "studio_edge_viewers_refused_total{stream=\"cam1\"}") >= 1);
+    assert!(
+        counter(
+            &metrics,
+            "studio_edge_viewers_refused_total{stream=\"cam1\"}"
+        ) >= 1
+    );
     assert_eq!(
         counter(
             &metrics,

@@ -156,12 +156,7 @@ fn correct(request: Request, config: &Config) -> Result<Response, ColorError> {
 fn analyze_route(request: Request, config: &Config) -> Result<Response, ColorError> {
     let query = request.query().to_owned();
     let body = read_body(request)?;
-    let analysis = analyze_image(
-        &body.image,
-        &query,
-        body.profile.as_deref(),
-        config,
-    )?;
+    let analysis = analyze_image(&body.image, &query, body.profile.as_deref(), config)?;
     Ok(Response::json(200, &analysis))
 }
 

@@ -155,6 +155,7 @@ pub fn correct(
     assets: &Assets,
     limits: &Limits,
 ) -> Result<Corrected, ColorError> {
+    check_output_size(bytes, ops, limits)?;
     let (image, input_format, _) = decode_srgb(bytes, limits)?;
     correct_decoded(image, input_format, ops, assets)
 }
@@ -168,9 +169,28 @@ pub fn correct_owned(
     assets: &Assets,
     limits: &Limits,
 ) -> Result<Corrected, ColorError> {
+    check_output_size(&bytes, ops, limits)?;
     let (image, input_format, _) = decode_srgb(&bytes, limits)?;
     drop(bytes);
     correct_decoded(image, input_format, ops, assets)
+}
+
+/// Refuses, from the header, a source too large for its output format
+/// (WebP output has the lower limit of [`Limits::max_pixels_for`]).
+fn check_output_size(bytes: &[u8], ops: &ColorOps, limits: &Limits) -> Result<(), ColorError> {
+    let header = studio_edge_imaging::probe(bytes, limits)?;
+    let format = output_format(ops, header.format);
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    let limit = limits.max_pixels_for(format);
+    if pixels > limit {
+        return Err(studio_edge_imaging::ImagingError::TooLarge {
+            what: "size in pixels for WebP output",
+            actual: pixels,
+            limit,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn correct_decoded(

@@ -116,15 +116,26 @@ fn decode_with(
     let full_size = header.oriented_size();
     let reduction = header.reduction(min_size);
     let orientation = header.orientation;
-    let (image, has_alpha, icc_profile) = match (header.format, reduction) {
-        (Format::Png, _) => {
+    let (image, has_alpha, icc_profile) = match header.format {
+        Format::Png => {
+            // Read by the png crate directly: the header's decoder goes.
+            drop(header.decoder);
             let png = crate::png_rows::decode(bytes, reduction.unwrap_or(1))?;
             (png.image, png.has_alpha, png.icc_profile)
         }
-        (Format::Jpeg, Some(reduction)) => match decode_jpeg_scaled(bytes, &header, reduction)? {
-            Some(pixels) => pixels,
-            None => decode_full(header.decoder)?,
-        },
+        Format::Jpeg => {
+            // image's JPEG decoder holds a copy of the whole file.
+            let stored_size = header.stored_size;
+            drop(header.decoder);
+            let scaled = match reduction {
+                Some(reduction) => decode_jpeg_scaled(bytes, stored_size, reduction)?,
+                None => None,
+            };
+            match scaled {
+                Some(pixels) => pixels,
+                None => decode_jpeg_full(bytes)?,
+            }
+        }
         _ => decode_full(header.decoder)?,
     };
     let image = orient(image, orientation);
@@ -189,7 +200,7 @@ impl<'a> Header<'a> {
         check_limit(
             "size in pixels",
             u64::from(stored_size.0) * u64::from(stored_size.1),
-            limits.max_pixels,
+            limits.max_pixels_for(format),
         )?;
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
         Ok(Self {
@@ -249,7 +260,7 @@ const PNG_FACTORS: [u32; 63] = {
     factors
 };
 
-fn check_limit(what: &'static str, actual: u64, limit: u64) -> Result<(), ImagingError> {
+pub(crate) fn check_limit(what: &'static str, actual: u64, limit: u64) -> Result<(), ImagingError> {
     if actual > limit {
         Err(ImagingError::TooLarge {
             what,
@@ -309,12 +320,34 @@ pub(crate) fn expand_to_rgba(buffer: &mut [u8], channels: usize) {
     }
 }
 
+/// A whole JPEG through zune-jpeg (the decoder image uses) straight into
+/// one RGBA buffer, reading the caller's bytes in place.
+fn decode_jpeg_full(bytes: &[u8]) -> Result<Pixels, ImagingError> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let corrupt = |e: zune_jpeg::errors::DecodeErrors| ImagingError::Corrupt(e.to_string());
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+        .jpeg_set_out_colorspace(ColorSpace::RGBA);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions().expect("headers were decoded");
+    let mut rgba = vec![0u8; width * height * 4];
+    decoder.decode_into(&mut rgba).map_err(corrupt)?;
+    let image =
+        RgbaImage::from_raw(width as u32, height as u32, rgba).expect("sized for the image");
+    Ok((image, false, decoder.icc_profile()))
+}
+
 /// Shrink-on-load: jpeg-decoder's scaled IDCT produces the image at
 /// 1/`reduction` of its size directly from the DCT coefficients. `None` for
 /// CMYK and 16-bit JPEGs, which the full decoder converts properly.
 fn decode_jpeg_scaled(
     bytes: &[u8],
-    header: &Header<'_>,
+    stored_size: (u32, u32),
     reduction: u32,
 ) -> Result<Option<Pixels>, ImagingError> {
     let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt(e.to_string());
@@ -327,7 +360,7 @@ fn decode_jpeg_scaled(
     ) {
         return Ok(None);
     }
-    let (w, h) = header.stored_size;
+    let (w, h) = stored_size;
     // jpeg-decoder picks the smallest scale whose output reaches the request
     // in either axis; asking for exactly the reduced size selects `reduction`.
     let requested = |len: u32| u16::try_from(len.div_ceil(reduction)).unwrap_or(u16::MAX);
@@ -407,8 +440,16 @@ mod tests {
         let grey = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([(x * 40 + y) as u8]));
         let rgb = image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let cases: [(Vec<u8>, usize, RgbaImage); 2] = [
-            (grey.as_raw().clone(), 1, DynamicImage::ImageLuma8(grey).to_rgba8()),
-            (rgb.as_raw().clone(), 3, DynamicImage::ImageRgb8(rgb).to_rgba8()),
+            (
+                grey.as_raw().clone(),
+                1,
+                DynamicImage::ImageLuma8(grey).to_rgba8(),
+            ),
+            (
+                rgb.as_raw().clone(),
+                3,
+                DynamicImage::ImageRgb8(rgb).to_rgba8(),
+            ),
         ];
         for (native, channels, expected) in cases {
             let mut buffer = native.clone();
@@ -428,7 +469,11 @@ mod tests {
             assert_eq!(full.image, reference, "{name}");
             let (w, h) = reference.dimensions();
             let small = decode_at_least(&bytes, &limits, (w / 5, h / 5)).unwrap();
-            assert_eq!(small.image.dimensions(), (w.div_ceil(5), h.div_ceil(5)), "{name}");
+            assert_eq!(
+                small.image.dimensions(),
+                (w.div_ceil(5), h.div_ceil(5)),
+                "{name}"
+            );
             assert_eq!(small.full_size, (w, h));
             let resized = crate::resize(
                 &reference,

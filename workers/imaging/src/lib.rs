@@ -27,9 +27,9 @@ mod decode;
 mod encode;
 mod error;
 mod format;
-mod png_rows;
 pub mod icc;
 pub mod pam;
+mod png_rows;
 pub mod quality;
 mod resize;
 pub mod testing;
@@ -50,6 +50,23 @@ pub struct Limits {
     pub max_bytes: u64,
     /// The largest image, in pixels (width x height from the header).
     pub max_pixels: u64,
+}
+
+/// The pixel limit of WebP and GIF sources (and of WebP output): their
+/// decoders (and the lossless WebP encoder) keep copies of their own beside
+/// the RGBA buffer, so the 50 MP of JPEG and PNG would not fit a worker's
+/// 256 MiB.
+pub const WEBP_GIF_MAX_PIXELS: u64 = 16_000_000;
+
+impl Limits {
+    /// The pixel limit for `format`: [`Limits::max_pixels`], capped at
+    /// [`WEBP_GIF_MAX_PIXELS`] for WebP and GIF.
+    pub fn max_pixels_for(&self, format: Format) -> u64 {
+        match format {
+            Format::Webp | Format::Gif => self.max_pixels.min(WEBP_GIF_MAX_PIXELS),
+            _ => self.max_pixels,
+        }
+    }
 }
 
 impl Default for Limits {

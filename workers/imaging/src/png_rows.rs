@@ -99,7 +99,11 @@ impl BoxShrink {
             width,
             height,
             factor,
-            sums: if factor == 1 { Vec::new() } else { vec![0; out_w * 4] },
+            sums: if factor == 1 {
+                Vec::new()
+            } else {
+                vec![0; out_w * 4]
+            },
             rows: 0,
             out: Vec::with_capacity(out_w * out_h * 4),
         }

@@ -83,7 +83,7 @@ struct Frame<'a> {
 /// are shrunk on load to [`SHRUNK_LONG_SIDE`].
 pub const EXACT_DECODE_PIXELS: u64 = 16_000_000;
 /// The long side, at least, of a larger image as moderated.
-pub const SHRUNK_LONG_SIDE: u32 = 2048;
+pub const SHRUNK_LONG_SIDE: u32 = 1024;
 
 /// Decodes an image to the pixels PDQ is defined on: the file's decoded
 /// samples as the reference tools read them, with no colour-management
@@ -99,7 +99,8 @@ pub fn decode_pixels(image: &[u8], limits: &Limits) -> Result<RgbaImage, Imaging
         let (long, short) = (probe.width.max(probe.height), probe.width.min(probe.height));
         // A uniform shrink that keeps the short side at this scale keeps
         // the long side at SHRUNK_LONG_SIDE, however the file is stored.
-        let short = (f64::from(short) * f64::from(SHRUNK_LONG_SIDE) / f64::from(long)).ceil() as u32;
+        let short =
+            (f64::from(short) * f64::from(SHRUNK_LONG_SIDE) / f64::from(long)).ceil() as u32;
         let decoded = studio_edge_imaging::decode_stored_at_least(image, limits, (short, short))?;
         return Ok(decoded.image);
     }
