@@ -8,12 +8,14 @@
 //! - [`outgoing`]: a component's outgoing HTTP request, sent to the checked
 //!   address of its host.
 //! - [`typed`]: calls into the workers' typed `studio:edge` exports.
-//! - [`server`]: the axum server of `studio-edge up`.
+//! - [`server`]: the server of `studio-edge up` and `orders`, within the
+//!   per-client [`limits`].
 //! - [`cmd`]: the command line.
 
 pub mod client_assets;
 pub mod cmd;
 pub mod http_component;
+pub mod limits;
 pub mod manifest;
 pub use studio_edge_spin::outbound;
 pub mod outgoing;

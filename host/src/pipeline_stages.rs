@@ -10,7 +10,6 @@
 //! tokio runtime's handle there.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -81,7 +80,7 @@ pub fn load_stages(
 pub async fn open_ingest(
     runtime: &Runtime,
     app: &App,
-    data_dir: &Path,
+    config: IngestConfig,
     orders: &studio_edge_orders::Orders,
 ) -> anyhow::Result<Arc<Ingest>> {
     let stages = {
@@ -91,7 +90,8 @@ pub async fn open_ingest(
             .context("loading the pipeline components")??
     };
     tracing::info!(stages = ?stages.names(), "capture pipeline ready");
-    let ingest = Ingest::open(IngestConfig::new(data_dir), stages)
+    let data_dir = config.data_dir.clone();
+    let ingest = Ingest::open(config, stages)
         .with_context(|| format!("opening the ingest data in {}", data_dir.display()))?;
     // Subscribed before the open drops are read, so no change between the
     // two is missed.

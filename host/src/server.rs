@@ -6,16 +6,19 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::http_component::{HttpComponent, RequestContext};
+use crate::limits::{ClientLimits, Refusal};
 use crate::manifest::App;
 use crate::problem::{self, Problem};
 use crate::runtime::{Runtime, RuntimeError};
@@ -115,21 +118,127 @@ async fn dispatch(
     response
 }
 
-/// Serves `router` on `listener` until Ctrl-C or SIGTERM, with
+/// Serves `router` on `listener` until Ctrl-C or SIGTERM, within `limits`
+/// ([`crate::limits`]), over HTTP/1.1 (h2c is not offered: its preface and
+/// idle connections would escape the header timeout), with
 /// `TCP_NODELAY` on every accepted socket (guests write bodies in small
 /// pieces; Nagle would hold each response back for tens of milliseconds).
-pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
+/// On shutdown it stops accepting, lets requests in flight finish for up to
+/// [`SHUTDOWN_GRACE`], then closes what is left (event streams).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Arc<ClientLimits>,
+) -> std::io::Result<()> {
+    let mut builder = http1::Builder::new();
+    // The header timeout also closes a keep-alive connection left idle.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout());
+    let graceful = GracefulShutdown::new();
+    let forget = {
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.forget_idle();
+            }
+        })
+    };
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before
+                    // it was accepted: wait a little rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+        let slot = match limits.open_connection(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%peer, ?refusal, "connection refused");
+                tokio::spawn(refuse_connection(tcp, refusal));
+                continue;
+            }
+        };
+        let service = {
+            let (router, limits) = (router.clone(), limits.clone());
+            hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let (router, limits) = (router.clone(), limits.clone());
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                async move {
+                    let response = limits
+                        .handle(peer.ip(), request, |request| async move {
+                            use tower::ServiceExt;
+                            router
+                                .oneshot(request)
+                                .await
+                                .unwrap_or_else(|never| match never {})
+                        })
+                        .await;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(error) = connection.await {
+                if error.is_timeout() {
+                    limits.count(Refusal::HeaderTimeout);
+                }
+                tracing::debug!(%peer, %error, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    forget.abort();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::info!("closing the connections still open");
+        }
+    }
+    Ok(())
+}
+
+/// How long shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Answers a connection past a cap with a 503 problem and closes it. The
+/// request is read (briefly, and thrown away) after the answer is written,
+/// so that closing does not reset the connection before the client has
+/// read the answer.
+async fn refuse_connection(mut tcp: tokio::net::TcpStream, refusal: Refusal) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bytes = ClientLimits::refusal_bytes(refusal);
+    let answer = async {
+        tcp.write_all(&bytes).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
 }
 
 async fn shutdown_signal() {

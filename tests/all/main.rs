@@ -3,9 +3,11 @@
 
 mod support;
 
+mod big_images;
 mod color;
 mod host;
 mod ingest;
+mod limits;
 mod moderation;
 mod orders;
 mod spin_app;

@@ -53,9 +53,13 @@ const canvasPixels = page => page.$eval("canvas.tryon-canvas", canvas =>
 
 test("the fake camera's skin is matched as natively, the try-on tints only the region, nothing is uploaded", async () => {
   const drop = await host.createDrop({ title: "Skin tint", shades: SHADES });
-  const viewer = await openPage(browser, `${host.base}/watch/cam1`, { permissions: ["camera"] });
+  // Watched from before the page loads: the card's impression post is
+  // sent as soon as the drop arrives.
   const requests = [];
-  viewer.page.on("request", r => requests.push(r));
+  const viewer = await openPage(browser, `${host.base}/watch/cam1`, {
+    permissions: ["camera"],
+    prepare: async page => page.on("request", r => requests.push(r)),
+  });
   await viewer.page.waitForSelector(`#drop-${drop.id}`);
   await viewer.page.waitForSelector("#tryon:not([hidden]) button:has-text('Start camera'):not([disabled])");
   assert.match(await viewer.page.textContent("#tryon"), /Nothing leaves your device/);

@@ -19,6 +19,9 @@
 //! | `GET /studio/{stream}` | the operator console |
 //! | `GET /assets/{file}` | the pages' scripts and style sheet |
 //!
+//! Per-stream limits ([`crate::limits`]): a fragment past the stream's rate
+//! is 429 `fragment-rate`, a viewer past its cap 503 `stream-full`.
+//!
 //! "operator" routes need `Authorization: Bearer <operator token>` covering
 //! the stream (`studio-edge operators create`): 401 without, 403 for
 //! another stream's. Errors are `application/problem+json`.
@@ -118,6 +121,7 @@ impl IntoResponse for IngestError {
             Self::Misconfigured { .. } => (503, "stream-misconfigured", "Stream misconfigured"),
             Self::StageFailed(_) => (500, "stage-failed", "Pipeline stage failed"),
             Self::NotHeld { .. } => (404, "not-found", "Not found"),
+            Self::FragmentRate { .. } => (429, "fragment-rate", "Too many fragments"),
         };
         let mut response = problem_response(Problem::new(status, slug, title, detail));
         let headers = response.headers_mut();
@@ -138,6 +142,9 @@ impl IntoResponse for IngestError {
             }
             Self::QueueFull { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::FragmentRate { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             // The rest of the body was not read: the connection cannot
             // carry another request, and the client must not reuse it.
@@ -215,9 +222,10 @@ async fn accept_fragment(
     submit(ingest, stream, seq, body, capture_time, slot, respond_async).await
 }
 
-/// The checks made before the body is read: the key, the sequence number,
-/// the capture time, the declared length and a queue slot. The slot is
-/// taken before the body is read, so a full queue costs no memory.
+/// The checks made before the body is read: the key, the stream's fragment
+/// rate, the sequence number, the capture time, the declared length and a
+/// queue slot. The slot is taken before the body is read, so a full queue
+/// costs no memory.
 fn admit(
     ingest: &Ingest,
     stream: &str,
@@ -226,6 +234,13 @@ fn admit(
 ) -> Result<(u64, Option<i64>, QueueSlot), IngestError> {
     let shared = &ingest.shared;
     let runtime = shared.authorize(stream, auth::bearer(headers))?;
+    runtime
+        .gate
+        .spend_fragment()
+        .map_err(|wait| IngestError::FragmentRate {
+            rate: shared.config.limits.fragment_rate,
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
     let seq: u64 = seq.parse().map_err(|_| {
         IngestError::BadRequest(format!(
             "the sequence number {seq:?} is not an unsigned integer"
@@ -433,6 +448,22 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     let Ok(runtime) = ingest.shared.stream(&stream) else {
         return not_found(format!("no stream {stream:?}"));
     };
+    let Some(slot) = runtime.gate.admit_viewer() else {
+        ingest.shared.metrics.viewer_refused(&stream);
+        let mut response = problem_response(Problem::new(
+            503,
+            "stream-full",
+            "Stream full",
+            format!(
+                "stream {stream:?} has its limit of {} viewers; retry shortly",
+                ingest.shared.config.limits.max_viewers
+            ),
+        ));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     // Subscribe before reading the current state so that nothing published
     // in between is missed.
     let frames = receiver_stream(runtime.subscribe_viewer());
@@ -454,9 +485,13 @@ async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<Str
     }
     let live =
         futures_util::stream::select(frames, drops).map(|event| event.to_sse(Audience::Viewer));
+    // The stream holds the viewer's slot until the viewer goes.
     let events = futures_util::stream::iter(initial)
         .chain(live)
-        .map(Ok::<_, Infallible>);
+        .map(move |event| {
+            let _ = &slot;
+            Ok::<_, Infallible>(event)
+        });
     sse(events)
 }
 

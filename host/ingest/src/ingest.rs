@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::events::{DropBoard, DropUpdate, StreamEvent, channel};
+use crate::limits::{StreamGate, StreamLimits};
 use crate::metrics::{Metrics, RejectReason};
 use crate::operators::OperatorRegistry;
 use crate::pipeline;
@@ -49,6 +50,8 @@ pub struct IngestConfig {
     /// Fraction (0 to 1) of published frames whose thumbnails get PSNR and
     /// SSIM measured.
     pub quality_sample_rate: f64,
+    /// Fragment rate and viewer cap of each stream.
+    pub limits: StreamLimits,
 }
 
 impl IngestConfig {
@@ -58,6 +61,7 @@ impl IngestConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             quality_sample_rate: DEFAULT_QUALITY_SAMPLE_RATE,
+            limits: StreamLimits::default(),
         }
     }
 }
@@ -91,6 +95,8 @@ pub enum IngestError {
     StageFailed(String),
     #[error("stream {stream:?} has no held frame {seq}")]
     NotHeld { stream: String, seq: u64 },
+    #[error("the stream is past {rate} fragments per second; retry in {retry_after} s")]
+    FragmentRate { rate: u32, retry_after: u64 },
 }
 
 impl IngestError {
@@ -106,6 +112,7 @@ impl IngestError {
             Self::Unprocessable(_) => RejectReason::Unprocessable,
             Self::Misconfigured { .. } | Self::StageFailed(_) => RejectReason::StageFailed,
             Self::NotHeld { .. } => RejectReason::BadRequest,
+            Self::FragmentRate { .. } => RejectReason::FragmentRate,
         }
     }
 
@@ -180,6 +187,7 @@ pub(crate) struct StreamRuntime {
     viewers: broadcast::Sender<StreamEvent>,
     operators: broadcast::Sender<StreamEvent>,
     placement: Mutex<Option<Placement>>,
+    pub gate: StreamGate,
 }
 
 impl StreamRuntime {
@@ -519,6 +527,7 @@ impl Shared {
             viewers: channel(),
             operators: channel(),
             placement: Mutex::new(None),
+            gate: StreamGate::new(&self.config.limits),
         })
     }
 

@@ -33,6 +33,7 @@ pub mod demo;
 mod events;
 mod http;
 mod ingest;
+pub mod limits;
 pub mod metrics;
 #[cfg(feature = "native")]
 pub mod native;
@@ -52,6 +53,7 @@ pub use ingest::{
     DEFAULT_BODY_LIMIT, DEFAULT_QUALITY_SAMPLE_RATE, FrameOutcome, Ingest, IngestConfig,
     IngestError,
 };
+pub use limits::StreamLimits;
 pub use stages::{
     ColorStage, EncodedImage, FrameStages, HintSummary, ImageFormat, ModerationAction,
     ModerationStage, ModerationSummary, OutputBox, Region, StageError, ThumbnailStage, VariantSpec,

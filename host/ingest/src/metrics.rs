@@ -238,6 +238,7 @@ pub enum RejectReason {
     UnsupportedFormat,
     Unprocessable,
     StageFailed,
+    FragmentRate,
 }
 
 impl RejectReason {
@@ -252,6 +253,7 @@ impl RejectReason {
             Self::UnsupportedFormat => "unsupported-format",
             Self::Unprocessable => "unprocessable",
             Self::StageFailed => "stage-failed",
+            Self::FragmentRate => "fragment-rate",
         }
     }
 }
@@ -269,6 +271,7 @@ pub struct Metrics {
     engagement: Family<AtomicU64>,
     drop_engagement: Family<AtomicU64>,
     decisions: Family<AtomicU64>,
+    viewers_refused: Family<AtomicU64>,
     quality_skipped: Family<AtomicU64>,
     capture_to_publish: Family<Histogram>,
     ingest_to_publish: Family<Histogram>,
@@ -323,6 +326,10 @@ impl Default for Metrics {
             decisions: Family::new(
                 "studio_edge_held_decisions_total",
                 "Held frames an operator published anyway or discarded.",
+            ),
+            viewers_refused: Family::new(
+                "studio_edge_viewers_refused_total",
+                "Viewer event streams refused because the stream had its cap of viewers.",
             ),
             quality_skipped: Family::new(
                 "studio_edge_thumbnail_quality_skipped_total",
@@ -413,6 +420,10 @@ impl Metrics {
         ]);
     }
 
+    pub fn viewer_refused(&self, stream: &str) {
+        self.viewers_refused.inc(stream_label(stream));
+    }
+
     /// Impressions and clicks of each drop card of `stream`.
     pub fn engagement_by_drop(&self, stream: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
         let mut by_drop: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -495,6 +506,7 @@ impl Metrics {
             &self.engagement,
             &self.drop_engagement,
             &self.decisions,
+            &self.viewers_refused,
             &self.quality_skipped,
         ] {
             family.render(&mut out);

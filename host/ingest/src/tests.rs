@@ -646,6 +646,98 @@ async fn a_flood_gets_429_and_the_queue_stays_bounded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_camera_and_a_crowd_meet_the_stream_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ["cam1", "cam2"]
+        .iter()
+        .map(|name| create_stream(dir.path(), name, None).unwrap())
+        .collect();
+    let server = TestServer::serve(dir, keys, native_stages(), |config| {
+        config.limits = crate::StreamLimits {
+            max_viewers: 2,
+            fragment_rate: 1,
+            fragment_burst: 3,
+        };
+    })
+    .await;
+    let frame = jpeg_frame("coffee.png");
+    // A stranger's attempts spend nothing of the stream's rate.
+    for seq in 0..10 {
+        let response = server
+            .put("cam1", seq, Some("wrong"), Vec::new())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let send = |seq: u64| {
+        server
+            .put("cam1", seq, Some(&server.keys[0]), frame.clone())
+            .header("prefer", "respond-async")
+            .send()
+    };
+    for seq in 0..3 {
+        assert_eq!(send(seq).await.unwrap().status(), StatusCode::ACCEPTED);
+    }
+    let refused = send(3).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:studio-edge:problem:fragment-rate");
+    // Another stream has a rate of its own.
+    let other = server
+        .put("cam2", 0, Some(&server.keys[1]), frame.clone())
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::ACCEPTED);
+
+    let url = format!("{}/streams/cam1/events", server.base);
+    let first = SseReader::open(&server.client, url.clone(), None).await;
+    let _second = SseReader::open(&server.client, url.clone(), None).await;
+    let full = server.client.get(&url).send().await.unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(full.headers()["retry-after"], "5");
+    let problem: Value = full.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:studio-edge:problem:stream-full");
+    let _elsewhere = SseReader::open(
+        &server.client,
+        format!("{}/streams/cam2/events", server.base),
+        None,
+    )
+    .await;
+    // A viewer who leaves frees a place (noticed at once or at the next
+    // keep-alive, 15 s).
+    drop(first);
+    let mut admitted = None;
+    for _ in 0..40 {
+        let response = server.client.get(&url).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            admitted = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(admitted.is_some(), "the freed place was never given out");
+    let metrics = server.metrics().await;
+    assert!(
+        counter(
+            &metrics,
+            "studio_edge_viewers_refused_total{stream=\"cam1\"}"
+        ) >= 1
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "studio_edge_ingest_fragments_rejected_total{reason=\"fragment-rate\"}"
+        ),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_frame_is_never_served_and_the_operator_is_told() {
     let server = TestServer::start(native_stages(), |_| {}).await;
     let mut operator = SseReader::open(

@@ -14,6 +14,8 @@ pub struct Args {
     listen: SocketAddr,
     #[command(flatten)]
     store: super::OrdersStoreArgs,
+    #[command(flatten)]
+    limits: crate::limits::ClientLimitArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -26,9 +28,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let operators = studio_edge_ingest::operators::OperatorRegistry::open(&args.store.data_dir)
         .context("reading the operator tokens")?;
+    let limits = crate::limits::ClientLimits::new(args.limits.clone());
     let service = orders.service();
+    let metrics_limits = limits.clone();
     let metrics = axum::routing::get(move || {
-        let text = service.metrics().text();
+        let text = service.metrics().text() + &metrics_limits.metrics_text();
         async move {
             (
                 [(
@@ -44,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .route("/metrics", metrics)
         .fallback(not_found);
     server::announce(&listener)?;
-    server::serve(listener, router).await?;
+    server::serve(listener, router, limits).await?;
     Ok(())
 }
 

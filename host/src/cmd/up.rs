@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use studio_edge_spin::runtime_config::RuntimeConfig;
 
+use crate::limits::ClientLimits;
 use crate::manifest::Manifest;
 use crate::runtime::Runtime;
 use crate::server::{self, ComponentRoutes};
@@ -48,10 +49,23 @@ pub struct Args {
     #[command(flatten)]
     store: super::OrdersStoreArgs,
     #[command(flatten)]
+    limits: crate::limits::ClientLimitArgs,
+    #[command(flatten)]
     sandbox: super::SandboxArgs,
     /// Largest request body passed to a component, in MiB (413 past it).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
     max_body_mb: u64,
+    /// Viewers (event streams) one capture stream may have at once; 503
+    /// `stream-full` past it (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_viewers_per_stream: usize,
+    /// Fragments per second one capture stream may send on average; 429
+    /// `fragment-rate` past it (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    fragment_rate: u32,
+    /// Fragments one capture stream may send at once above its rate.
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    fragment_burst: u32,
 }
 
 fn name_value(text: &str) -> Result<(String, String), String> {
@@ -106,7 +120,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let orders = studio_edge_orders::Orders::open(args.store.orders_config())
         .await
         .context("opening the orders service")?;
-    let ingest = crate::pipeline_stages::open_ingest(&runtime, &app, state_dir, &orders).await?;
+    let mut ingest_config = studio_edge_ingest::IngestConfig::new(state_dir);
+    ingest_config.limits = studio_edge_ingest::StreamLimits {
+        max_viewers: args.max_viewers_per_stream,
+        fragment_rate: args.fragment_rate,
+        fragment_burst: args.fragment_burst,
+    };
+    let ingest =
+        crate::pipeline_stages::open_ingest(&runtime, &app, ingest_config, &orders).await?;
+    let limits = ClientLimits::new(args.limits.clone());
+    {
+        let limits = limits.clone();
+        ingest.add_metrics_source(move || limits.metrics_text());
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -121,7 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ));
     let router = components.into_router(local_addr, native);
     runtime.serve_self(router.clone(), local_addr);
-    server::serve(listener, router).await?;
+    server::serve(listener, router, limits).await?;
     Ok(())
 }
 

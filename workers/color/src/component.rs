@@ -149,7 +149,7 @@ impl api::Guest for Worker {
                 profile: assets.profile_json.as_deref(),
             };
             let resolved = Assets::resolve(&ops, uploads, config.sources())?;
-            crate::pipeline::correct(&source, &ops, &resolved, &config.limits)
+            crate::pipeline::correct_owned(source, &ops, &resolved, &config.limits)
         };
         let corrected = run().map_err(to_wit_error)?;
         Ok(Corrected {

@@ -64,7 +64,7 @@ pub fn handle_with(request: Request, config: &Config) -> Response {
     if let Some(rest) = path.strip_prefix(PROFILES) {
         return profiles_route(&request, rest, config);
     }
-    let route: fn(&Request, &Config) -> Result<Response, ColorError> = match path {
+    let route: fn(Request, &Config) -> Result<Response, ColorError> = match path {
         "/v1/color" => correct,
         "/v1/color/analyze" => analyze_route,
         _ => return Problem::not_found(format!("no colour route at {path}")).into_response(),
@@ -76,7 +76,7 @@ pub fn handle_with(request: Request, config: &Config) -> Response {
         .into_response()
         .with_header("allow", "POST");
     }
-    route(&request, config).unwrap_or_else(|e| e.to_problem().into_response())
+    route(request, config).unwrap_or_else(|e| e.to_problem().into_response())
 }
 
 /// The request body split into the image and any uploaded assets.
@@ -93,7 +93,8 @@ struct JsonBody {
     profile: Option<serde_json::Value>,
 }
 
-fn read_body(request: &Request) -> Result<Body, ColorError> {
+/// Takes the body out of `request` (a large image is not copied).
+fn read_body(request: Request) -> Result<Body, ColorError> {
     let is_json = request.header("content-type").is_some_and(|t| {
         t.split(';')
             .next()
@@ -106,7 +107,7 @@ fn read_body(request: &Request) -> Result<Body, ColorError> {
             return Err(ColorError::Body("the body is empty: send the image".into()));
         }
         return Ok(Body {
-            image: request.body.clone(),
+            image: request.body,
             cube: None,
             profile: None,
         });
@@ -130,7 +131,7 @@ fn read_body(request: &Request) -> Result<Body, ColorError> {
     })
 }
 
-fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
+fn correct(request: Request, config: &Config) -> Result<Response, ColorError> {
     let ops = ColorOps::parse(request.query())?;
     let body = read_body(request)?;
     let uploads = Uploads {
@@ -138,7 +139,7 @@ fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
         profile: body.profile.as_deref(),
     };
     let assets = Assets::resolve(&ops, uploads, config.sources())?;
-    let corrected = pipeline::correct(&body.image, &ops, &assets, &config.limits)?;
+    let corrected = pipeline::correct_owned(body.image, &ops, &assets, &config.limits)?;
     let mut response = Response::new(200, corrected.format.mime(), corrected.bytes);
     if let Some(g) = corrected.applied.gains {
         response = response.with_header(
@@ -152,14 +153,10 @@ fn correct(request: &Request, config: &Config) -> Result<Response, ColorError> {
     Ok(response)
 }
 
-fn analyze_route(request: &Request, config: &Config) -> Result<Response, ColorError> {
+fn analyze_route(request: Request, config: &Config) -> Result<Response, ColorError> {
+    let query = request.query().to_owned();
     let body = read_body(request)?;
-    let analysis = analyze_image(
-        &body.image,
-        request.query(),
-        body.profile.as_deref(),
-        config,
-    )?;
+    let analysis = analyze_image(&body.image, &query, body.profile.as_deref(), config)?;
     Ok(Response::json(200, &analysis))
 }
 
@@ -236,7 +233,7 @@ fn profiles_route(request: &Request, rest: &str, config: &Config) -> Response {
 /// component a state directory (201 with `Location`; an existing name is
 /// 409 unless `replace=true`), else only returns the profile (200).
 fn fit_profile(request: &Request, config: &Config) -> Result<Response, ColorError> {
-    let body = read_body(request)?;
+    let body = read_body(request.clone())?;
     let mut pairs = query_pairs(request.query())?;
     let replace = match pairs.iter().position(|(k, _)| k == "replace") {
         Some(at) => match pairs.remove(at).1.as_str() {

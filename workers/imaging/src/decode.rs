@@ -72,11 +72,33 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImagingError> {
 ///
 /// JPEG sources are then decoded at 1/2, 1/4 or 1/8 scale through the
 /// decoder's scaled IDCT (shrink-on-load), which is several times faster than
-/// decoding everything and resizing. Other formats decode at full size.
+/// decoding everything and resizing; PNG sources are read row by row and
+/// box-shrunk by a whole factor on the way, so a large PNG never occupies
+/// memory at full size. WebP and GIF decode at full size.
 pub fn decode_at_least(
     bytes: &[u8],
     limits: &Limits,
     min_size: (u32, u32),
+) -> Result<Decoded, ImagingError> {
+    decode_with(bytes, limits, min_size, true)
+}
+
+/// Like [`decode_at_least`], with the pixels as stored: no EXIF orientation
+/// applied, and `min_size` and [`Decoded::full_size`] in stored orientation.
+/// For measurements defined on the stored samples (PDQ).
+pub fn decode_stored_at_least(
+    bytes: &[u8],
+    limits: &Limits,
+    min_size: (u32, u32),
+) -> Result<Decoded, ImagingError> {
+    decode_with(bytes, limits, min_size, false)
+}
+
+fn decode_with(
+    bytes: &[u8],
+    limits: &Limits,
+    min_size: (u32, u32),
+    oriented: bool,
 ) -> Result<Decoded, ImagingError> {
     if let Some(pam) = read_pam(bytes, limits)? {
         return Ok(Decoded {
@@ -87,17 +109,34 @@ pub fn decode_at_least(
             full_size: (pam.width, pam.height),
         });
     }
-    let header = Header::read(bytes, limits)?;
+    let mut header = Header::read(bytes, limits)?;
+    if !oriented {
+        header.orientation = Orientation::NoTransforms;
+    }
     let full_size = header.oriented_size();
-    let reduction = header.jpeg_reduction(min_size);
+    let reduction = header.reduction(min_size);
     let orientation = header.orientation;
-    let scaled = match reduction {
-        Some(reduction) => decode_jpeg_scaled(bytes, &header, reduction)?,
-        None => None,
-    };
-    let (image, has_alpha, icc_profile) = match scaled {
-        Some(pixels) => pixels,
-        None => decode_full(header.decoder)?,
+    let (image, has_alpha, icc_profile) = match header.format {
+        Format::Png => {
+            // Read by the png crate directly: the header's decoder goes.
+            drop(header.decoder);
+            let png = crate::png_rows::decode(bytes, reduction.unwrap_or(1))?;
+            (png.image, png.has_alpha, png.icc_profile)
+        }
+        Format::Jpeg => {
+            // image's JPEG decoder holds a copy of the whole file.
+            let stored_size = header.stored_size;
+            drop(header.decoder);
+            let scaled = match reduction {
+                Some(reduction) => decode_jpeg_scaled(bytes, stored_size, reduction)?,
+                None => None,
+            };
+            match scaled {
+                Some(pixels) => pixels,
+                None => decode_jpeg_full(bytes)?,
+            }
+        }
+        _ => decode_full(header.decoder)?,
     };
     let image = orient(image, orientation);
     Ok(Decoded {
@@ -161,7 +200,7 @@ impl<'a> Header<'a> {
         check_limit(
             "size in pixels",
             u64::from(stored_size.0) * u64::from(stored_size.1),
-            limits.max_pixels,
+            limits.max_pixels_for(format),
         )?;
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
         Ok(Self {
@@ -187,25 +226,41 @@ impl<'a> Header<'a> {
         if self.swaps_axes() { (h, w) } else { (w, h) }
     }
 
-    /// The largest JPEG scale-down (2, 4 or 8) that still leaves at least
-    /// `min_size` in both axes, or `None` to decode at full size.
-    fn jpeg_reduction(&self, min_size: (u32, u32)) -> Option<u32> {
-        if self.format != Format::Jpeg {
-            return None;
-        }
+    /// The largest scale-down that still leaves at least `min_size` in both
+    /// axes, or `None` to decode at full size: 2, 4 or 8 for JPEG (what its
+    /// scaled IDCT offers), any whole factor up to 64 for PNG, none for the
+    /// other formats.
+    fn reduction(&self, min_size: (u32, u32)) -> Option<u32> {
+        let factors: &[u32] = match self.format {
+            Format::Jpeg => &[8, 4, 2],
+            Format::Png => &PNG_FACTORS,
+            _ => return None,
+        };
         let (min_w, min_h) = if self.swaps_axes() {
             (min_size.1, min_size.0)
         } else {
             min_size
         };
         let (w, h) = self.stored_size;
-        [8, 4, 2]
-            .into_iter()
+        factors
+            .iter()
+            .copied()
             .find(|&d| w.div_ceil(d) >= min_w.max(1) && h.div_ceil(d) >= min_h.max(1))
     }
 }
 
-fn check_limit(what: &'static str, actual: u64, limit: u64) -> Result<(), ImagingError> {
+/// The PNG box-shrink factors tried, largest first.
+const PNG_FACTORS: [u32; 63] = {
+    let mut factors = [0; 63];
+    let mut i = 0;
+    while i < 63 {
+        factors[i] = 64 - i as u32;
+        i += 1;
+    }
+    factors
+};
+
+pub(crate) fn check_limit(what: &'static str, actual: u64, limit: u64) -> Result<(), ImagingError> {
     if actual > limit {
         Err(ImagingError::TooLarge {
             what,
@@ -219,15 +274,72 @@ fn check_limit(what: &'static str, actual: u64, limit: u64) -> Result<(), Imagin
 
 type Pixels = (RgbaImage, bool, Option<Vec<u8>>);
 
+/// Decodes everything into one RGBA buffer: 8-bit grey, grey+alpha and RGB
+/// are written to its front and widened in place, so a large image never
+/// needs its native and its RGBA copy at once.
 fn decode_full(mut decoder: Box<dyn ImageDecoder + '_>) -> Result<Pixels, ImagingError> {
+    use image::ColorType;
     let icc_profile = decoder.icc_profile().map_err(from_image_error)?;
-    let has_alpha = decoder.color_type().has_alpha();
-    let image = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
-    let image = match image {
-        DynamicImage::ImageRgba8(rgba) => rgba,
-        other => other.to_rgba8(),
+    let color = decoder.color_type();
+    let has_alpha = color.has_alpha();
+    let channels = match color {
+        ColorType::L8 => 1,
+        ColorType::La8 => 2,
+        ColorType::Rgb8 => 3,
+        ColorType::Rgba8 => 4,
+        _ => {
+            let image = DynamicImage::from_decoder(decoder).map_err(from_image_error)?;
+            return Ok((image.to_rgba8(), has_alpha, icc_profile));
+        }
     };
+    let (width, height) = decoder.dimensions();
+    let pixels = width as usize * height as usize;
+    let mut rgba = vec![0u8; pixels * 4];
+    decoder
+        .read_image(&mut rgba[..pixels * channels])
+        .map_err(from_image_error)?;
+    expand_to_rgba(&mut rgba, channels);
+    let image = RgbaImage::from_raw(width, height, rgba).expect("sized for the image");
     Ok((image, has_alpha, icc_profile))
+}
+
+/// Widens the `channels`-per-pixel samples at the front of `buffer` to RGBA
+/// in place (grey to R=G=B, missing alpha to 255), back to front so that no
+/// sample is overwritten before it is read.
+pub(crate) fn expand_to_rgba(buffer: &mut [u8], channels: usize) {
+    let pixels = buffer.len() / 4;
+    for i in (0..pixels).rev() {
+        let s = i * channels;
+        let rgba = match channels {
+            1 => [buffer[s], buffer[s], buffer[s], 255],
+            2 => [buffer[s], buffer[s], buffer[s], buffer[s + 1]],
+            3 => [buffer[s], buffer[s + 1], buffer[s + 2], 255],
+            _ => return,
+        };
+        buffer[i * 4..i * 4 + 4].copy_from_slice(&rgba);
+    }
+}
+
+/// A whole JPEG through zune-jpeg (the decoder image uses) straight into
+/// one RGBA buffer, reading the caller's bytes in place.
+fn decode_jpeg_full(bytes: &[u8]) -> Result<Pixels, ImagingError> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let corrupt = |e: zune_jpeg::errors::DecodeErrors| ImagingError::Corrupt(e.to_string());
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+        .jpeg_set_out_colorspace(ColorSpace::RGBA);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions().expect("headers were decoded");
+    let mut rgba = vec![0u8; width * height * 4];
+    decoder.decode_into(&mut rgba).map_err(corrupt)?;
+    let image =
+        RgbaImage::from_raw(width as u32, height as u32, rgba).expect("sized for the image");
+    Ok((image, false, decoder.icc_profile()))
 }
 
 /// Shrink-on-load: jpeg-decoder's scaled IDCT produces the image at
@@ -235,7 +347,7 @@ fn decode_full(mut decoder: Box<dyn ImageDecoder + '_>) -> Result<Pixels, Imagin
 /// CMYK and 16-bit JPEGs, which the full decoder converts properly.
 fn decode_jpeg_scaled(
     bytes: &[u8],
-    header: &Header<'_>,
+    stored_size: (u32, u32),
     reduction: u32,
 ) -> Result<Option<Pixels>, ImagingError> {
     let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt(e.to_string());
@@ -248,7 +360,7 @@ fn decode_jpeg_scaled(
     ) {
         return Ok(None);
     }
-    let (w, h) = header.stored_size;
+    let (w, h) = stored_size;
     // jpeg-decoder picks the smallest scale whose output reaches the request
     // in either axis; asking for exactly the reduced size selects `reduction`.
     let requested = |len: u32| u16::try_from(len.div_ceil(reduction)).unwrap_or(u16::MAX);
@@ -321,6 +433,57 @@ mod tests {
     fn is_red(image: &RgbaImage, x: u32, y: u32) -> bool {
         let [r, g, b, _] = image.get_pixel(x, y).0;
         r > 200 && g < 60 && b < 60
+    }
+
+    #[test]
+    fn widening_in_place_matches_the_image_crate() {
+        let grey = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([(x * 40 + y) as u8]));
+        let rgb = image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let cases: [(Vec<u8>, usize, RgbaImage); 2] = [
+            (
+                grey.as_raw().clone(),
+                1,
+                DynamicImage::ImageLuma8(grey).to_rgba8(),
+            ),
+            (
+                rgb.as_raw().clone(),
+                3,
+                DynamicImage::ImageRgb8(rgb).to_rgba8(),
+            ),
+        ];
+        for (native, channels, expected) in cases {
+            let mut buffer = native.clone();
+            buffer.resize(15 * 4, 0);
+            expand_to_rgba(&mut buffer, channels);
+            assert_eq!(buffer, expected.into_raw(), "{channels} channels");
+        }
+    }
+
+    #[test]
+    fn png_rows_equal_the_whole_decode_and_shrink_by_whole_factors() {
+        for name in ["astronaut.png", "coffee.png"] {
+            let bytes = photo(name);
+            let reference = image::load_from_memory(&bytes).unwrap().to_rgba8();
+            let limits = Limits::default();
+            let full = decode(&bytes, &limits).unwrap();
+            assert_eq!(full.image, reference, "{name}");
+            let (w, h) = reference.dimensions();
+            let small = decode_at_least(&bytes, &limits, (w / 5, h / 5)).unwrap();
+            assert_eq!(
+                small.image.dimensions(),
+                (w.div_ceil(5), h.div_ceil(5)),
+                "{name}"
+            );
+            assert_eq!(small.full_size, (w, h));
+            let resized = crate::resize(
+                &reference,
+                crate::SourceRect::full(&reference),
+                small.image.width(),
+                small.image.height(),
+                crate::Filter::Lanczos3,
+            );
+            assert!(quality::ssim_luma(&resized, &small.image) > 0.9, "{name}");
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum Conversion {
     AlreadySrgb,
 }
 
+/// Bytes converted at a time (whole RGBA pixels).
+const ICC_PIECE_BYTES: usize = 4 << 16;
+
 /// Converts the RGB of `image` (alpha untouched) from the space of the ICC
 /// profile `icc` to sRGB, in place.
 pub fn to_srgb(image: &mut RgbaImage, icc: &[u8]) -> Result<Conversion, IccError> {
@@ -84,10 +87,15 @@ pub fn to_srgb(image: &mut RgbaImage, icc: &[u8]) -> Result<Conversion, IccError
     if probe == probed {
         return Ok(Conversion::AlreadySrgb);
     }
-    let source_pixels = image.as_raw().clone();
-    transform
-        .transform(&source_pixels, image.as_mut())
-        .map_err(|e| IccError::Transform(e.to_string()))?;
+    // In pieces through a small copy: a large image is never held twice.
+    let mut piece = Vec::with_capacity(ICC_PIECE_BYTES);
+    for pixels in image.as_mut().chunks_mut(ICC_PIECE_BYTES) {
+        piece.clear();
+        piece.extend_from_slice(pixels);
+        transform
+            .transform(&piece, pixels)
+            .map_err(|e| IccError::Transform(e.to_string()))?;
+    }
     Ok(Conversion::Converted)
 }
 

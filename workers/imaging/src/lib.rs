@@ -19,7 +19,8 @@
 //!
 //! Decoding is an ordered list of steps, each a small function in
 //! [`decode`](mod@decode): sniff, probe the header, check limits, decode
-//! (at a reduced scale for JPEG when [`decode_at_least`] allows it), orient.
+//! (at a reduced scale for JPEG and PNG when [`decode_at_least`] allows it,
+//! into one RGBA buffer otherwise), orient.
 //! [`icc::to_srgb`] then converts ICC-tagged pixels to sRGB.
 
 mod decode;
@@ -28,11 +29,12 @@ mod error;
 mod format;
 pub mod icc;
 pub mod pam;
+mod png_rows;
 pub mod quality;
 mod resize;
 pub mod testing;
 
-pub use decode::{Decoded, Probe, decode, decode_at_least, probe};
+pub use decode::{Decoded, Probe, decode, decode_at_least, decode_stored_at_least, probe};
 pub use encode::encode;
 pub use error::ImagingError;
 pub use format::{Format, sniff};
@@ -48,6 +50,23 @@ pub struct Limits {
     pub max_bytes: u64,
     /// The largest image, in pixels (width x height from the header).
     pub max_pixels: u64,
+}
+
+/// The pixel limit of WebP and GIF sources (and of WebP output): their
+/// decoders (and the lossless WebP encoder) keep copies of their own beside
+/// the RGBA buffer, so the 50 MP of JPEG and PNG would not fit a worker's
+/// 256 MiB.
+pub const WEBP_GIF_MAX_PIXELS: u64 = 16_000_000;
+
+impl Limits {
+    /// The pixel limit for `format`: [`Limits::max_pixels`], capped at
+    /// [`WEBP_GIF_MAX_PIXELS`] for WebP and GIF.
+    pub fn max_pixels_for(&self, format: Format) -> u64 {
+        match format {
+            Format::Webp | Format::Gif => self.max_pixels.min(WEBP_GIF_MAX_PIXELS),
+            _ => self.max_pixels,
+        }
+    }
 }
 
 impl Default for Limits {

@@ -78,12 +78,32 @@ struct Frame<'a> {
     height: usize,
 }
 
+/// Images up to this many pixels are decoded exactly as the reference PDQ
+/// tools decode them (the hashes match `pdq.tsv` bit for bit); larger ones
+/// are shrunk on load to [`SHRUNK_LONG_SIDE`].
+pub const EXACT_DECODE_PIXELS: u64 = 16_000_000;
+/// The long side, at least, of a larger image as moderated.
+pub const SHRUNK_LONG_SIDE: u32 = 1024;
+
 /// Decodes an image to the pixels PDQ is defined on: the file's decoded
 /// samples as the reference tools read them, with no colour-management
 /// conversion and no EXIF rotation (none of the frame signals depends on
 /// orientation). `limits` are checked from the header first.
 pub fn decode_pixels(image: &[u8], limits: &Limits) -> Result<RgbaImage, ImagingError> {
     let probe = studio_edge_imaging::probe(image, limits)?;
+    let pixels = u64::from(probe.width) * u64::from(probe.height);
+    if pixels > EXACT_DECODE_PIXELS && probe.format != Format::Pam {
+        // Shrunk on load (JPEG scaled IDCT, PNG box rows) to at least
+        // SHRUNK_LONG_SIDE: every signal is defined on far fewer pixels, and
+        // a full decode this size would not fit the worker's memory cap.
+        let (long, short) = (probe.width.max(probe.height), probe.width.min(probe.height));
+        // A uniform shrink that keeps the short side at this scale keeps
+        // the long side at SHRUNK_LONG_SIDE, however the file is stored.
+        let short =
+            (f64::from(short) * f64::from(SHRUNK_LONG_SIDE) / f64::from(long)).ceil() as u32;
+        let decoded = studio_edge_imaging::decode_stored_at_least(image, limits, (short, short))?;
+        return Ok(decoded.image);
+    }
     let format = match probe.format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
