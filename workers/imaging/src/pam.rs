@@ -84,8 +84,12 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header, ImagingError> {
             "PAM: only 8-bit RGB and RGB_ALPHA (DEPTH 3 or 4, MAXVAL 255) are read".to_owned(),
         ));
     }
-    let expected = u64::from(width) * u64::from(height) * u64::from(depth);
-    let found = (bytes.len() - offset) as u64;
+    let expected = u64::from(width)
+        .checked_mul(u64::from(height))
+        .and_then(|n| n.checked_mul(u64::from(depth)))
+        .ok_or_else(|| corrupt("WIDTH x HEIGHT x DEPTH does not fit 64 bits"))?;
+    // `ENDHDR` as the very last bytes, without its newline: no pixels.
+    let found = bytes.len().saturating_sub(offset) as u64;
     if found != expected {
         return Err(corrupt(format!(
             "expected {expected} bytes of pixels, found {found}"
@@ -177,5 +181,19 @@ mod tests {
             Err(ImagingError::Corrupt(_))
         ));
         assert!(header(b"P7\nWIDTH 1\n").is_err());
+    }
+
+    /// Found by reading the parser for the fuzz target: a header ending in
+    /// `ENDHDR` without its newline underflowed the pixel count, and
+    /// dimensions whose product passes 64 bits wrapped to an empty image.
+    #[test]
+    fn a_header_without_its_last_newline_or_with_a_wrapping_size_is_corrupt() {
+        let unterminated = b"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nENDHDR";
+        assert!(matches!(
+            header(unterminated),
+            Err(ImagingError::Corrupt(_))
+        ));
+        let wrapping = b"P7\nWIDTH 4294967295\nHEIGHT 4294967295\nDEPTH 4\nMAXVAL 255\nENDHDR\n";
+        assert!(matches!(header(wrapping), Err(ImagingError::Corrupt(m)) if m.contains("64 bits")));
     }
 }
