@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -157,6 +158,22 @@ impl IntoResponse for IngestError {
     }
 }
 
+/// Path parameters. A malformed one (bad percent-encoding, a sequence
+/// number that is not a number) is a problem+json 400 like every other
+/// error, not axum's plain-text rejection.
+pub(crate) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(IngestError::BadRequest(rejection.body_text()).into_response()),
+        }
+    }
+}
+
 pub(crate) fn not_found(detail: impl Into<String>) -> Response {
     problem_response(Problem::not_found(detail))
 }
@@ -176,7 +193,7 @@ struct FragmentStatus<'a> {
 
 async fn put_fragment(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, seq)): Path<(String, String)>,
+    Params((stream, seq)): Params<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -412,7 +429,7 @@ fn rendition_response(
 
 async fn get_frame(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, seq, variant)): Path<(String, String, String)>,
+    Params((stream, seq, variant)): Params<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(runtime) = ingest.shared.stream(&stream) else {
@@ -429,7 +446,7 @@ async fn get_frame(
 
 async fn get_latest(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, variant)): Path<(String, String)>,
+    Params((stream, variant)): Params<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(runtime) = ingest.shared.stream(&stream) else {
@@ -444,7 +461,10 @@ async fn get_latest(
     rendition_response(&ingest, &headers, &frame, rendition, "no-cache")
 }
 
-async fn viewer_events(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
+async fn viewer_events(
+    State(ingest): State<Arc<Ingest>>,
+    Params(stream): Params<String>,
+) -> Response {
     let Ok(runtime) = ingest.shared.stream(&stream) else {
         return not_found(format!("no stream {stream:?}"));
     };
@@ -539,7 +559,7 @@ fn operator_of(
 
 async fn operator_events(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
 ) -> Response {
     let runtime = match operator_of(&ingest, &stream, &headers) {
@@ -562,7 +582,7 @@ async fn operator_events(
 
 async fn list_held(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
 ) -> Response {
     let runtime = match operator_of(&ingest, &stream, &headers) {
@@ -588,7 +608,7 @@ fn private_json(body: &serde_json::Value) -> Response {
 
 async fn get_held_rendition(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, seq, variant)): Path<(String, u64, String)>,
+    Params((stream, seq, variant)): Params<(String, u64, String)>,
     headers: HeaderMap,
 ) -> Response {
     let runtime = match operator_of(&ingest, &stream, &headers) {
@@ -641,7 +661,7 @@ async fn decide(
 
 async fn publish_held(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, seq)): Path<(String, u64)>,
+    Params((stream, seq)): Params<(String, u64)>,
     headers: HeaderMap,
 ) -> Response {
     decide(&ingest, &stream, seq, &headers, DecisionAction::Publish).await
@@ -649,7 +669,7 @@ async fn publish_held(
 
 async fn discard_held(
     State(ingest): State<Arc<Ingest>>,
-    Path((stream, seq)): Path<(String, u64)>,
+    Params((stream, seq)): Params<(String, u64)>,
     headers: HeaderMap,
 ) -> Response {
     decide(&ingest, &stream, seq, &headers, DecisionAction::Discard).await
@@ -657,7 +677,7 @@ async fn discard_held(
 
 async fn stream_stats(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
 ) -> Response {
     let runtime = match operator_of(&ingest, &stream, &headers) {
@@ -672,7 +692,7 @@ async fn stream_stats(
 
 async fn get_placement(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
 ) -> Response {
     match operator_of(&ingest, &stream, &headers) {
@@ -686,7 +706,7 @@ const PLACEMENT_BODY_LIMIT: usize = 1024;
 
 async fn put_placement(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -732,7 +752,7 @@ async fn put_placement(
 
 async fn clear_placement(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     headers: HeaderMap,
 ) -> Response {
     let (runtime, operator) = match operator_of(&ingest, &stream, &headers) {
@@ -763,7 +783,7 @@ enum EngagementKind {
 
 async fn post_engagement(
     State(ingest): State<Arc<Ingest>>,
-    Path(stream): Path<String>,
+    Params(stream): Params<String>,
     body: Body,
 ) -> Response {
     if ingest.shared.stream(&stream).is_err() {

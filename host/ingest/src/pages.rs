@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::http::Params;
 use crate::ingest::Ingest;
 
 /// Scripts and styles only from this origin, no inline code, no plugins,
@@ -89,15 +90,21 @@ fn page(ingest: &Ingest, stream: &str, html: &'static str) -> Response {
     (hardened("text/html; charset=utf-8", "no-cache"), html).into_response()
 }
 
-async fn viewer_page(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
+async fn viewer_page(
+    State(ingest): State<Arc<Ingest>>,
+    Params(stream): Params<String>,
+) -> Response {
     page(&ingest, &stream, VIEWER_PAGE)
 }
 
-async fn studio_page(State(ingest): State<Arc<Ingest>>, Path(stream): Path<String>) -> Response {
+async fn studio_page(
+    State(ingest): State<Arc<Ingest>>,
+    Params(stream): Params<String>,
+) -> Response {
     page(&ingest, &stream, STUDIO_PAGE)
 }
 
-async fn asset(Path(file): Path<String>, request_headers: HeaderMap) -> Response {
+async fn asset(Params(file): Params<String>, request_headers: HeaderMap) -> Response {
     let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
         return crate::http::not_found(format!("no asset {file:?}"));
     };

@@ -1031,6 +1031,36 @@ async fn oversized_and_malformed_requests_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Path segments that do not decode (found by the ingest_fragment fuzz
+    // target: axum answered them in plain text) are problems like the rest.
+    for (method, path) in [
+        (reqwest::Method::PUT, "/ingest/v1/streams/cam1/fragments/%%"),
+        (
+            reqwest::Method::POST,
+            "/studio/v1/streams/cam1/held/x/publish",
+        ),
+        (reqwest::Method::GET, "/streams/cam%ff/latest/w640-jpeg"),
+    ] {
+        let response = server
+            .client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(&server.keys[0])
+            .body(b"x".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"], "urn:studio-edge:problem:bad-request",
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

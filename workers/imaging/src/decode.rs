@@ -127,10 +127,12 @@ fn decode_with(
             // image's JPEG decoder holds a copy of the whole file.
             let stored_size = header.stored_size;
             drop(header.decoder);
-            let scaled = match reduction {
-                Some(reduction) => decode_jpeg_scaled(bytes, stored_size, reduction)?,
-                None => None,
-            };
+            // The scaled decoder (jpeg-decoder) refuses some files the full
+            // one (zune-jpeg) reads, such as a stray JPGn marker: those are
+            // decoded in full rather than refused.
+            let scaled = reduction.and_then(|reduction| {
+                decode_jpeg_scaled(bytes, stored_size, reduction).unwrap_or(None)
+            });
             match scaled {
                 Some(pixels) => pixels,
                 None => decode_jpeg_full(bytes)?,
