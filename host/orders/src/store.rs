@@ -49,6 +49,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL: where to connect for `LISTEN`.
+    url: Option<String>,
     /// Held for the life of the store: one process owns a SQLite file.
     _sqlite_lock: Option<File>,
 }
@@ -134,6 +136,7 @@ impl Store {
             Ok(Self {
                 pool,
                 backend: Backend::Sqlite,
+                url: None,
                 _sqlite_lock: Some(lock),
             })
         } else if database.starts_with("postgres://") || database.starts_with("postgresql://") {
@@ -146,6 +149,7 @@ impl Store {
             Ok(Self {
                 pool,
                 backend: Backend::Postgres,
+                url: Some(database.to_owned()),
                 _sqlite_lock: None,
             })
         } else {
@@ -157,6 +161,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// PostgreSQL: the database URL (for a listening connection).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
@@ -263,16 +272,46 @@ pub async fn forget_keys_before(
     Ok(done.rows_affected())
 }
 
-pub async fn savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("SAVEPOINT work").await.map(drop)
+/// PostgreSQL: tells the hosts listening on `channel` that these drops
+/// changed, when (and if) the transaction commits.
+pub async fn notify_drops(
+    conn: &mut AnyConnection,
+    channel: &str,
+    drop_ids: &[&str],
+) -> Result<(), StoreError> {
+    for id in drop_ids {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
-pub async fn release_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("RELEASE SAVEPOINT work").await.map(drop)
+/// Savepoints are named by the code, never by input.
+pub async fn savepoint(conn: &mut AnyConnection, name: &'static str) -> Result<(), StoreError> {
+    conn.execute(AssertSqlSafe(format!("SAVEPOINT {name}")))
+        .await
+        .map(drop)
 }
 
-pub async fn rollback_to_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("ROLLBACK TO SAVEPOINT work").await.map(drop)
+pub async fn release_savepoint(
+    conn: &mut AnyConnection,
+    name: &'static str,
+) -> Result<(), StoreError> {
+    conn.execute(AssertSqlSafe(format!("RELEASE SAVEPOINT {name}")))
+        .await
+        .map(drop)
+}
+
+pub async fn rollback_to_savepoint(
+    conn: &mut AnyConnection,
+    name: &'static str,
+) -> Result<(), StoreError> {
+    conn.execute(AssertSqlSafe(format!("ROLLBACK TO SAVEPOINT {name}")))
+        .await
+        .map(drop)
 }
 
 fn new_id(prefix: &str) -> String {
