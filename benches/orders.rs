@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use studio_edge_orders::auth::{Operator, OperatorDirectory};
-use studio_edge_orders::{Orders, OrdersConfig, Timestamp};
+use studio_edge_orders::{Orders, OrdersConfig, Service, Timestamp};
 
 /// The benchmark's one operator token, covering every stream.
 const OPERATOR_TOKEN: &str = "bench-operator";
@@ -120,8 +120,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The orders router on 127.0.0.1 with one large open drop: the base URL,
-/// the drop's id, and the server task (aborting it closes the service).
-async fn serve(store: &Store) -> (String, String, tokio::task::JoinHandle<()>) {
+/// the drop's id, the service (for its counters) and the server task
+/// (aborting it closes the service).
+async fn serve(store: &Store) -> (String, String, Arc<Service>, tokio::task::JoinHandle<()>) {
     let orders = Orders::open(OrdersConfig::new(store.database()))
         .await
         .expect("open orders");
@@ -130,6 +131,7 @@ async fn serve(store: &Store) -> (String, String, tokio::task::JoinHandle<()>) {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let router = orders.router(Arc::new(BenchOperator));
+    let service = orders.service();
     let server = tokio::spawn(async move {
         let _orders = orders;
         axum::serve(listener, router).await.expect("serve");
@@ -156,7 +158,7 @@ async fn serve(store: &Store) -> (String, String, tokio::task::JoinHandle<()>) {
         .as_str()
         .unwrap_or_else(|| panic!("creating the drop: {created}"))
         .to_owned();
-    (base, drop_id, server)
+    (base, drop_id, service, server)
 }
 
 /// `clients` reqwest clients in this process, back to back.
@@ -302,25 +304,32 @@ fn main() {
         .build()
         .expect("runtime");
     let duration = Duration::from_secs(seconds);
-    println!("| store | load | clients | reservations | reservations/s | p50 | p99 |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| store | load | clients | reservations | reservations/s | p50 | p99 | commands per commit |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for kind in list("ORDERS_BENCH_STORES", "sqlite,postgres") {
         for load in list("ORDERS_BENCH_LOAD", "inprocess,wrk") {
             for clients in CONCURRENCY {
                 let store = Store::new(&kind);
-                let figures = runtime.block_on(async {
-                    let (base, drop_id, server) = serve(&store).await;
+                let (figures, per_commit) = runtime.block_on(async {
+                    let (base, drop_id, service, server) = serve(&store).await;
+                    let (batches_before, commands_before) = service.metrics().batches();
                     let figures = match load.as_str() {
                         "inprocess" => in_process(&base, &drop_id, clients, duration).await,
                         "wrk" => with_wrk(&base, &drop_id, clients, duration).await,
                         other => panic!("unknown load {other:?}: use inprocess or wrk"),
                     };
+                    let (batches, commands) = service.metrics().batches();
+                    let per_commit = (commands - commands_before) as f64
+                        / (batches - batches_before).max(1) as f64;
+                    drop(service);
                     server.abort();
                     let _ = server.await;
-                    figures
+                    (figures, per_commit)
                 });
                 println!(
-                    "| {kind} | {load} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms |",
+                    "| {kind} | {load} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms | {per_commit:.1} |",
                     figures.reservations,
                     figures.per_second,
                     figures.p50.as_secs_f64() * 1e3,

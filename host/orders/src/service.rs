@@ -150,6 +150,24 @@ pub const MAX_BATCH: usize = 256;
 /// The most commands waiting for the writer.
 pub const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
 
+/// How one job of a batch ended.
+type Outcome = Result<Step, ApiProblem>;
+
+/// Outcomes of a batch whose transaction did not commit: a stored reply
+/// read before is still true, nothing else happened.
+/// `outcomes` may stop short of the `jobs` of the batch.
+fn commit_failed(outcomes: Vec<Outcome>, jobs: usize, problem: &ApiProblem) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(Step::Replay(reply)) => Ok(Step::Replay(reply)),
+            _ => Err(problem.clone()),
+        })
+        .chain(std::iter::repeat_with(|| Err(problem.clone())))
+        .take(jobs)
+        .collect()
+}
+
 /// A command on its way to the writer.
 struct Job {
     scope: &'static str,
@@ -261,161 +279,151 @@ async fn write_batches(engine: Weak<Engine>, mut jobs: mpsc::Receiver<Job>) {
 
 impl Engine {
     /// Runs `batch` in one transaction and answers each job after the
-    /// commit. A job whose command failed in the database is answered with
-    /// that failure and its savepoint rolled back; if the transaction itself
-    /// fails, no job's effect happened and each is told to retry.
+    /// commit.
+    ///
+    /// Statements per batch: the keys' locks (PostgreSQL, one statement),
+    /// their stored replies (one), then per command its own statements
+    /// between savepoints, then the new replies (one multi-row insert), the
+    /// notifications and the commit. A command refused or failing in the
+    /// database is rolled back to its savepoint and fails alone; if the
+    /// transaction itself fails, no command's effect happened and each
+    /// caller is told to retry.
     async fn run_batch(&self, batch: Vec<Job>) {
         self.metrics.record_batch(batch.len());
-        let mut tx = match self.store.begin().await {
-            Ok(tx) => tx,
+        let (jobs, answers): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|job| {
+                let Job {
+                    scope,
+                    key,
+                    fingerprint,
+                    command,
+                    answer,
+                } = job;
+                ((scope, key, fingerprint, command), answer)
+            })
+            .unzip();
+        let count = jobs.len();
+        let outcomes = match self.store.begin().await {
+            Ok(mut tx) => match self.run_in(&mut tx, jobs).await {
+                Ok(outcomes) => match tx.commit().await {
+                    Ok(()) => outcomes,
+                    Err(e) => commit_failed(outcomes, count, &failed(e)),
+                },
+                Err((outcomes, problem)) => {
+                    let _ = tx.rollback().await;
+                    commit_failed(outcomes, count, &problem)
+                }
+            },
             Err(e) => {
                 let problem = failed(e);
-                for job in batch {
-                    let _ = job.answer.send(Err(problem.clone()));
-                }
-                return;
+                answers.iter().map(|_| Err(problem.clone())).collect()
             }
         };
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut broken = None;
-        for job in batch {
-            let Job {
-                scope,
-                key,
-                fingerprint,
-                command,
-                answer,
-            } = job;
-            let outcome = if broken.is_some() {
-                Err(ApiProblem::unavailable("the batch failed; retry"))
-            } else {
-                match self
-                    .run_job(&mut tx, scope, &key, fingerprint, command)
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(e) => {
-                        // The savepoint could not be restored: the
-                        // transaction is unusable.
-                        broken = Some(failed(e));
-                        Err(ApiProblem::unavailable("the batch failed; retry"))
-                    }
-                }
-            };
-            outcomes.push((answer, outcome));
-        }
-        if broken.is_none()
-            && let Some(channel) = &self.channel
-        {
-            let changed: Vec<&str> = outcomes
-                .iter()
-                .filter_map(|(_, outcome)| match outcome {
-                    Ok(Step::Done(Done {
-                        event: Some(event), ..
-                    })) => Some(event.id.as_str()),
-                    _ => None,
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            if let Err(e) = store::notify_drops(&mut tx, channel, &changed).await {
-                broken = Some(failed(e));
-            }
-        }
-        let finished = match broken {
-            Some(problem) => {
-                let _ = tx.rollback().await;
-                Err(problem)
-            }
-            None => tx.commit().await.map_err(failed),
-        };
-        for (answer, outcome) in outcomes {
-            let outcome = match (&finished, outcome) {
-                // A stored reply read before the failure is still true.
-                (_, Ok(Step::Replay(reply))) => Ok(Step::Replay(reply)),
-                (Err(problem), Ok(Step::Done(_))) => Err(problem.clone()),
-                (_, outcome) => outcome,
-            };
+        for (answer, outcome) in answers.into_iter().zip(outcomes) {
             // The caller may be gone (its task was cancelled): the outcome is
             // stored for its retry either way.
             let _ = answer.send(outcome);
         }
     }
 
-    /// One job in its own savepoint, `job`. The outer `Err` means the
-    /// transaction cannot go on; the inner one is this job's failure alone,
-    /// with its writes rolled back.
-    async fn run_job(
+    /// The batch's statements up to the commit: an outcome per job, or, when
+    /// the transaction cannot go on, the outcomes so far and why.
+    async fn run_in(
         &self,
         tx: &mut sqlx::AnyConnection,
-        scope: &'static str,
-        key: &IdempotencyKey,
-        fingerprint: [u8; 32],
-        command: Command,
-    ) -> Result<Result<Step, ApiProblem>, StoreError> {
-        store::savepoint(tx, JOB).await?;
-        let outcome = self.execute_in(tx, scope, key, fingerprint, command).await;
-        if outcome.is_err() {
-            store::rollback_to_savepoint(tx, JOB).await?;
-        }
-        store::release_savepoint(tx, JOB).await?;
-        Ok(outcome)
-    }
-
-    /// Inside savepoint [`JOB`]: the stored reply for the key, or the
-    /// command run and its reply stored. A refused command's writes are
-    /// rolled back to the savepoint before its reply is stored.
-    async fn execute_in(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        scope: &'static str,
-        key: &IdempotencyKey,
-        fingerprint: [u8; 32],
-        command: Command,
-    ) -> Result<Step, ApiProblem> {
-        if !self
+        jobs: Vec<(&'static str, IdempotencyKey, [u8; 32], Command)>,
+    ) -> Result<Vec<Outcome>, (Vec<Outcome>, ApiProblem)> {
+        let keys: Vec<(&str, &IdempotencyKey)> =
+            jobs.iter().map(|(scope, key, ..)| (*scope, key)).collect();
+        let locked = self
             .store
-            .try_lock_key(tx, scope, key)
+            .try_lock_keys(tx, &keys)
             .await
-            .map_err(failed)?
-        {
-            return Err(ApiProblem::idempotency_key_in_use());
-        }
-        if let Some(stored) = store::find_key(tx, scope, key).await.map_err(failed)? {
-            if stored.fingerprint != fingerprint {
-                return Err(ApiProblem::idempotency_key_reused());
+            .map_err(|e| (Vec::new(), failed(e)))?;
+        let mut stored = store::find_keys(tx, &keys)
+            .await
+            .map_err(|e| (Vec::new(), failed(e)))?;
+        drop(keys);
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::new();
+        let mut in_savepoint = false;
+        for ((scope, key, fingerprint, command), locked) in jobs.into_iter().zip(locked) {
+            if !locked {
+                outcomes.push(Err(ApiProblem::idempotency_key_in_use()));
+                continue;
             }
-            return Ok(Step::Replay(Reply {
-                status: stored.status,
-                body: stored.body,
-            }));
-        }
-        let now = Timestamp::now();
-        let done = match self.run(tx, command, now).await {
-            Ok(done) => done,
-            Err(Refusal::Rejected(problem)) => {
-                store::rollback_to_savepoint(tx, JOB)
-                    .await
-                    .map_err(failed)?;
-                Done {
-                    reply: Reply::problem(&problem),
-                    event: None,
+            if let Some(stored) = stored.remove(&(scope.to_owned(), key.as_str().to_owned())) {
+                outcomes.push(if stored.fingerprint == fingerprint {
+                    Ok(Step::Replay(Reply {
+                        status: stored.status,
+                        body: stored.body,
+                    }))
+                } else {
+                    Err(ApiProblem::idempotency_key_reused())
+                });
+                continue;
+            }
+            let now = Timestamp::now();
+            let step = store::next_savepoint(tx, JOB, in_savepoint).await;
+            in_savepoint = true;
+            let ran = match step {
+                Ok(()) => self.run(tx, command, now).await,
+                Err(e) => Err(Refusal::Failed(e)),
+            };
+            let done = match ran {
+                Ok(done) => done,
+                Err(refusal) => {
+                    if let Err(e) = store::rollback_to_savepoint(tx, JOB).await {
+                        return Err((outcomes, failed(e)));
+                    }
+                    match refusal {
+                        Refusal::Rejected(problem) => Done {
+                            reply: Reply::problem(&problem),
+                            event: None,
+                        },
+                        Refusal::Failed(e) => {
+                            outcomes.push(Err(failed(e)));
+                            continue;
+                        }
+                    }
                 }
+            };
+            replies.push(store::KeyRecord {
+                scope,
+                key,
+                fingerprint,
+                status: done.reply.status,
+                body: done.reply.body.clone(),
+                created_at: now,
+            });
+            outcomes.push(Ok(Step::Done(done)));
+        }
+        let finish = async {
+            if in_savepoint {
+                store::release_savepoint(tx, JOB).await?;
             }
-            Err(Refusal::Failed(e)) => return Err(failed(e)),
+            store::save_keys(tx, &replies).await?;
+            if let Some(channel) = &self.channel {
+                let changed: Vec<&str> = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Ok(Step::Done(Done {
+                            event: Some(event), ..
+                        })) => Some(event.id.as_str()),
+                        _ => None,
+                    })
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                store::notify_drops(tx, channel, &changed).await?;
+            }
+            Ok::<(), StoreError>(())
         };
-        store::save_key(
-            tx,
-            scope,
-            key,
-            &fingerprint,
-            done.reply.status,
-            &done.reply.body,
-            now,
-        )
-        .await
-        .map_err(failed)?;
-        Ok(Step::Done(done))
+        match finish.await {
+            Ok(()) => Ok(outcomes),
+            Err(e) => Err((outcomes, failed(e))),
+        }
     }
 
     async fn run(
