@@ -4,15 +4,21 @@
 //! service behaves with many buyers at once. For each store (SQLite in a
 //! temp directory; PostgreSQL in a fresh database on
 //! `STUDIO_EDGE_TEST_POSTGRES`, default
-//! `postgres://postgres@127.0.0.1:5432/test`) and each number of concurrent
-//! clients (1, 64, 512), it serves the orders router on 127.0.0.1, lets the
-//! clients reserve one unit each, back to back, each under its own
-//! `Idempotency-Key`, for a fixed time, and prints reservations per second
-//! and the p50/p99 latency of a reservation.
+//! `postgres://postgres@127.0.0.1:5432/test`), each load and each number of
+//! concurrent clients (1, 64, 512), it serves the orders router on
+//! 127.0.0.1, lets the clients reserve one unit each, back to back, each
+//! under its own `Idempotency-Key`, for a fixed time, and prints
+//! reservations per second and the p50/p99 latency of a reservation.
+//!
+//! Loads (`ORDERS_BENCH_LOAD`, default both): `inprocess`, reqwest clients
+//! in this process (sharing its two cores with the server), and `wrk`, the
+//! `wrk` load generator in a separate process with
+//! `benches/orders-reserve.lua` (its latency percentiles are wrk's).
 //!
 //! ```text
-//! cargo bench -p studio-edge --bench orders
-//! ORDERS_BENCH_SECONDS=10 ORDERS_BENCH_STORES=sqlite cargo bench -p studio-edge --bench orders
+//! cargo bench -p studio-edge-orders --bench orders
+//! ORDERS_BENCH_SECONDS=10 ORDERS_BENCH_STORES=sqlite ORDERS_BENCH_LOAD=wrk \
+//!     cargo bench -p studio-edge-orders --bench orders
 //! ```
 
 use std::process::Command;
@@ -20,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use studio_edge_orders::auth::{Operator, OperatorDirectory};
-use studio_edge_orders::{Orders, OrdersConfig, Timestamp};
+use studio_edge_orders::{Orders, OrdersConfig, Service, Timestamp};
 
 /// The benchmark's one operator token, covering every stream.
 const OPERATOR_TOKEN: &str = "bench-operator";
@@ -113,7 +119,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
-async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
+/// The orders router on 127.0.0.1 with one large open drop: the base URL,
+/// the drop's id, the service (for its counters) and the server task
+/// (aborting it closes the service).
+async fn serve(store: &Store) -> (String, String, Arc<Service>, tokio::task::JoinHandle<()>) {
     let orders = Orders::open(OrdersConfig::new(store.database()))
         .await
         .expect("open orders");
@@ -122,21 +131,18 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let router = orders.router(Arc::new(BenchOperator));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(clients)
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client");
-
+    let service = orders.service();
+    let server = tokio::spawn(async move {
+        let _orders = orders;
+        axum::serve(listener, router).await.expect("serve");
+    });
     let now = Timestamp::now();
     let drop = serde_json::json!({
         "sku": "BENCH", "title": "Benchmark drop", "units": 1_000_000,
         "unit_price": 1000, "currency": "EUR",
         "starts_at": now.plus_millis(-60_000), "ends_at": now.plus_millis(3_600_000),
     });
-    let created: serde_json::Value = client
+    let created: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/orders/v1/drops"))
         .bearer_auth(OPERATOR_TOKEN)
         .header("idempotency-key", "bench-drop")
@@ -148,12 +154,26 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
         .json()
         .await
         .expect("drop JSON");
-    let drop_id = Arc::new(created["id"].as_str().expect("drop id").to_owned());
+    let drop_id = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("creating the drop: {created}"))
+        .to_owned();
+    (base, drop_id, service, server)
+}
 
+/// `clients` reqwest clients in this process, back to back.
+async fn in_process(base: &str, drop_id: &str, clients: usize, duration: Duration) -> Figures {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+    let drop_id = Arc::new(drop_id.to_owned());
     let started = Instant::now();
     let deadline = started + duration;
     let workers = (0..clients).map(|c| {
-        let (client, base, drop_id) = (client.clone(), base.clone(), Arc::clone(&drop_id));
+        let (client, base, drop_id) = (client.clone(), base.to_owned(), Arc::clone(&drop_id));
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = 0;
@@ -185,7 +205,6 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
         latencies.extend(worker.await.expect("worker"));
     }
     let elapsed = started.elapsed();
-    server.abort();
     latencies.sort();
     Figures {
         reservations: latencies.len(),
@@ -195,30 +214,128 @@ async fn run(store: &Store, clients: usize, duration: Duration) -> Figures {
     }
 }
 
+/// `wrk` in its own process, `clients` connections on two threads.
+async fn with_wrk(base: &str, drop_id: &str, clients: usize, duration: Duration) -> Figures {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../benches/orders-reserve.lua"
+    );
+    let accepted_at = Timestamp::now().plus_millis(-1000).to_rfc3339();
+    let output = tokio::process::Command::new("wrk")
+        .arg(format!("-t{}", clients.min(2)))
+        .arg(format!("-c{clients}"))
+        .arg(format!("-d{}s", duration.as_secs().max(1)))
+        .args([
+            "--timeout",
+            "120s",
+            "--latency",
+            "-s",
+            script,
+            base,
+            "--",
+            drop_id,
+        ])
+        .arg(accepted_at)
+        .output()
+        .await
+        .expect("run wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "wrk: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("Non-2xx"),
+        "every reservation succeeds: {text}"
+    );
+    let field = |prefix: &str| -> &str {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in wrk's output: {text}"))
+            .trim()
+    };
+    let per_second: f64 = field("Requests/sec:").parse().expect("a rate");
+    let reservations = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in"))
+        .and_then(|(count, _)| count.parse().ok())
+        .expect("wrk's request count");
+    Figures {
+        reservations,
+        per_second,
+        p50: wrk_duration(field("50%")),
+        p99: wrk_duration(field("99%")),
+    }
+}
+
+/// wrk's `1.23ms`, `456.00us`, `1.20s`.
+fn wrk_duration(text: &str) -> Duration {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .expect("a unit");
+    let value: f64 = text[..split].parse().expect("a number");
+    let seconds = match &text[split..] {
+        "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        unit => panic!("unknown wrk unit {unit:?}"),
+    };
+    Duration::from_secs_f64(seconds)
+}
+
 fn main() {
     let seconds: u64 = std::env::var("ORDERS_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let stores =
-        std::env::var("ORDERS_BENCH_STORES").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    let list = |name: &str, default: &str| -> Vec<String> {
+        std::env::var(name)
+            .unwrap_or_else(|_| default.to_owned())
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    println!("| store | clients | reservations | reservations/s | p50 | p99 |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for kind in stores.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        for clients in CONCURRENCY {
-            let store = Store::new(kind);
-            let figures = runtime.block_on(run(&store, clients, Duration::from_secs(seconds)));
-            println!(
-                "| {kind} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms |",
-                figures.reservations,
-                figures.per_second,
-                figures.p50.as_secs_f64() * 1e3,
-                figures.p99.as_secs_f64() * 1e3,
-            );
+    let duration = Duration::from_secs(seconds);
+    println!(
+        "| store | load | clients | reservations | reservations/s | p50 | p99 | commands per commit |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for kind in list("ORDERS_BENCH_STORES", "sqlite,postgres") {
+        for load in list("ORDERS_BENCH_LOAD", "inprocess,wrk") {
+            for clients in CONCURRENCY {
+                let store = Store::new(&kind);
+                let (figures, per_commit) = runtime.block_on(async {
+                    let (base, drop_id, service, server) = serve(&store).await;
+                    let (batches_before, commands_before) = service.metrics().batches();
+                    let figures = match load.as_str() {
+                        "inprocess" => in_process(&base, &drop_id, clients, duration).await,
+                        "wrk" => with_wrk(&base, &drop_id, clients, duration).await,
+                        other => panic!("unknown load {other:?}: use inprocess or wrk"),
+                    };
+                    let (batches, commands) = service.metrics().batches();
+                    let per_commit = (commands - commands_before) as f64
+                        / (batches - batches_before).max(1) as f64;
+                    drop(service);
+                    server.abort();
+                    let _ = server.await;
+                    (figures, per_commit)
+                });
+                println!(
+                    "| {kind} | {load} | {clients} | {} | {:.0} | {:.2} ms | {:.2} ms | {per_commit:.1} |",
+                    figures.reservations,
+                    figures.per_second,
+                    figures.p50.as_secs_f64() * 1e3,
+                    figures.p99.as_secs_f64() * 1e3,
+                );
+            }
         }
     }
 }

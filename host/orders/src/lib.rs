@@ -43,12 +43,18 @@
 //! Storage is SQLite (`sqlite:<path>`, WAL, `synchronous=FULL`, one process
 //! per file) or PostgreSQL (`postgres://...`, any number of processes);
 //! see [`store`] for how the invariant `sold + reserved <= units` is kept.
+//! State changes go through one writer per store that group-commits every
+//! command waiting for it (at most [`service::MAX_BATCH`] per transaction,
+//! each in its own savepoint, answered after the commit is durable; see
+//! [`service`]). With PostgreSQL, hosts of one deployment hear each other's
+//! drop changes through `LISTEN`/`NOTIFY` ([`notify`]).
 
 pub mod auth;
 mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod problem;
 pub mod service;
 pub mod store;
@@ -73,6 +79,9 @@ pub struct OrdersConfig {
     pub database: String,
     /// How long a reservation holds its units before they return to the drop.
     pub reservation_ttl: Duration,
+    /// The deployment's name: hosts sharing one PostgreSQL database with the
+    /// same name hear each other's drop changes (see [`notify`]).
+    pub deployment: String,
 }
 
 impl OrdersConfig {
@@ -80,12 +89,15 @@ impl OrdersConfig {
     pub const DEFAULT_RESERVATION_TTL: Duration = Duration::from_secs(5 * 60);
     /// The SQLite file name inside a data directory.
     pub const SQLITE_FILE: &str = "orders.sqlite";
+    /// The deployment name unless configured otherwise.
+    pub const DEFAULT_DEPLOYMENT: &str = "default";
 
-    /// `database` with the default TTL.
+    /// `database` with the default TTL and deployment.
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
             reservation_ttl: Self::DEFAULT_RESERVATION_TTL,
+            deployment: Self::DEFAULT_DEPLOYMENT.to_owned(),
         }
     }
 
@@ -151,9 +163,22 @@ impl Orders {
                 "reservation TTL must be positive".to_owned(),
             ));
         }
+        notify::check_deployment(&config.deployment).map_err(OrdersError::Config)?;
         let store = store::Store::open(&config.database).await?;
         let (events, _) = broadcast::channel(1024);
-        let service = Arc::new(Service::new(store, config.reservation_ttl, events.clone()));
+        let listen = store
+            .postgres_url()
+            .map(|url| (url.to_owned(), notify::channel(&config.deployment)));
+        let channel = listen.as_ref().map(|(_, channel)| channel.clone());
+        let service = Arc::new(Service::new(
+            store,
+            config.reservation_ttl,
+            events.clone(),
+            channel,
+        ));
+        if let Some((url, channel)) = listen {
+            tokio::spawn(notify::listen(Arc::downgrade(&service), url, channel));
+        }
         tokio::spawn(sweep_while_alive(
             Arc::downgrade(&service),
             sweep_interval(config.reservation_ttl),
@@ -167,7 +192,8 @@ impl Orders {
         http::router(Arc::clone(&self.service), operators)
     }
 
-    /// Drop-state changes as they happen (in this process).
+    /// Drop-state changes as they happen: on SQLite those this process
+    /// made, on PostgreSQL those of every host of the deployment.
     pub fn drop_events(&self) -> broadcast::Receiver<DropEvent> {
         self.events.subscribe()
     }

@@ -6,6 +6,9 @@
 //! studio_edge_orders_commands_total{command="reserve",outcome="sold-out"} 900
 //! studio_edge_orders_commands_total{command="confirm",outcome="ok"} 97
 //! studio_edge_orders_oversell_incidents 0
+//! studio_edge_orders_batches_total 31
+//! studio_edge_orders_batched_commands_total 1197
+//! studio_edge_orders_largest_batch 256
 //! ```
 //!
 //! `outcome` is `ok` or the problem type's slug. The funnel from viewer
@@ -16,12 +19,14 @@
 //! stored state breaks the invariant: `sold + reserved > units`, or more
 //! units in orders than the drop has. The database refuses such writes, so
 //! it must stay 0; the sweeper recounts it every few seconds (-1 until the
-//! first count).
+//! first count). The batch counters are the writer's group commits (see
+//! [`crate::service`]): transactions, the commands they ran, and the most
+//! commands one ran.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::service::{Command, Reply};
 
@@ -30,6 +35,9 @@ use crate::service::{Command, Reply};
 pub struct Metrics {
     commands: Mutex<BTreeMap<(&'static str, String), u64>>,
     oversold_drops: AtomicI64,
+    batches: AtomicU64,
+    batched_commands: AtomicU64,
+    largest_batch: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -37,6 +45,9 @@ impl Default for Metrics {
         Self {
             commands: Mutex::default(),
             oversold_drops: AtomicI64::new(-1),
+            batches: AtomicU64::new(0),
+            batched_commands: AtomicU64::new(0),
+            largest_batch: AtomicU64::new(0),
         }
     }
 }
@@ -55,6 +66,22 @@ impl Metrics {
             .expect("orders metrics lock")
             .entry((command, outcome))
             .or_default() += 1;
+    }
+
+    /// Counts a transaction of the writer that ran `commands` commands.
+    pub(crate) fn record_batch(&self, commands: usize) {
+        let commands = commands as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_commands.fetch_add(commands, Ordering::Relaxed);
+        self.largest_batch.fetch_max(commands, Ordering::Relaxed);
+    }
+
+    /// Transactions of the writer, and the commands they ran.
+    pub fn batches(&self) -> (u64, u64) {
+        (
+            self.batches.load(Ordering::Relaxed),
+            self.batched_commands.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn set_oversold_drops(&self, count: i64) {
@@ -95,6 +122,20 @@ impl Metrics {
              # TYPE studio_edge_orders_oversell_incidents gauge\n\
              studio_edge_orders_oversell_incidents {}\n",
             self.oversold_drops()
+        );
+        let (batches, commands) = self.batches();
+        let _ = write!(
+            out,
+            "# HELP studio_edge_orders_batches_total Transactions of the orders writer (group commits).\n\
+             # TYPE studio_edge_orders_batches_total counter\n\
+             studio_edge_orders_batches_total {batches}\n\
+             # HELP studio_edge_orders_batched_commands_total Commands run by the orders writer's transactions, replays included.\n\
+             # TYPE studio_edge_orders_batched_commands_total counter\n\
+             studio_edge_orders_batched_commands_total {commands}\n\
+             # HELP studio_edge_orders_largest_batch The most commands one transaction of the writer ran.\n\
+             # TYPE studio_edge_orders_largest_batch gauge\n\
+             studio_edge_orders_largest_batch {}\n",
+            self.largest_batch.load(Ordering::Relaxed)
         );
         out
     }

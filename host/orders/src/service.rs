@@ -1,11 +1,33 @@
 //! What the orders API does, independent of HTTP: the state-changing
 //! commands, run exactly once per idempotency key, and the sweeper that
 //! returns expired holds to their drops.
+//!
+//! ## Group commit
+//!
+//! Every state-changing command goes to the store's one writer task. The
+//! writer takes the first command waiting and every other one already
+//! queued behind it, up to [`MAX_BATCH`], and runs them in one transaction,
+//! each inside its own savepoint: a command that is refused (sold out, over
+//! the buyer limit, in the wrong state) or that meets a database error is
+//! rolled back to its savepoint and fails alone, the others stand. Each
+//! command is the same conditional update as before (the schema's
+//! `CHECK (sold + reserved <= units)` still decides), with its idempotency
+//! record written in its savepoint. The callers are answered only after the
+//! transaction has committed (SQLite `synchronous=FULL`, PostgreSQL
+//! `synchronous_commit=on`), so one durable commit serves a whole batch.
+//!
+//! The writer never waits to fill a batch: a batch starts as soon as the
+//! previous one has committed, with whatever arrived meanwhile. So a command
+//! waits at most for the batch in progress and then its own, each bounded by
+//! [`MAX_BATCH`] commands; at most [`QUEUE_DEPTH`] commands wait in all,
+//! and a caller past that waits for room.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use studio_edge_cart::timestamp::Timestamp;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::DropEvent;
 use crate::idempotency::{IdempotencyKey, InFlight, KEY_RETENTION_MS};
@@ -105,15 +127,6 @@ enum Step {
     Done(Done),
 }
 
-impl Step {
-    fn into_reply(self) -> Reply {
-        match self {
-            Self::Replay(reply) => reply,
-            Self::Done(done) => done.reply,
-        }
-    }
-}
-
 fn failed(e: StoreError) -> ApiProblem {
     match e {
         StoreError::PoolTimedOut => ApiProblem::unavailable("the database is busy; retry shortly"),
@@ -129,28 +142,85 @@ fn failed(e: StoreError) -> ApiProblem {
     }
 }
 
-/// The orders service behind the HTTP routes.
-pub struct Service {
+/// The savepoint around each command of a batch.
+const JOB: &str = "job";
+
+/// The most commands one transaction runs.
+pub const MAX_BATCH: usize = 256;
+/// The most commands waiting for the writer.
+pub const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
+
+/// How one job of a batch ended.
+type Outcome = Result<Step, ApiProblem>;
+
+/// Outcomes of a batch whose transaction did not commit: a stored reply
+/// read before is still true, nothing else happened.
+/// `outcomes` may stop short of the `jobs` of the batch.
+fn commit_failed(outcomes: Vec<Outcome>, jobs: usize, problem: &ApiProblem) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(Step::Replay(reply)) => Ok(Step::Replay(reply)),
+            _ => Err(problem.clone()),
+        })
+        .chain(std::iter::repeat_with(|| Err(problem.clone())))
+        .take(jobs)
+        .collect()
+}
+
+/// A command on its way to the writer.
+struct Job {
+    scope: &'static str,
+    key: IdempotencyKey,
+    fingerprint: [u8; 32],
+    command: Command,
+    answer: oneshot::Sender<Result<Step, ApiProblem>>,
+}
+
+/// What runs commands: the store and the default hold.
+struct Engine {
     store: Store,
+    metrics: Arc<Metrics>,
+    /// PostgreSQL: the deployment's channel, notified of every changed drop
+    /// (see [`crate::notify`]); its listener tells the viewers.
+    channel: Option<String>,
     /// Milliseconds a reservation holds its units unless its drop says.
     default_hold_ms: i64,
+}
+
+/// The orders service behind the HTTP routes.
+pub struct Service {
+    engine: Arc<Engine>,
+    writer: mpsc::Sender<Job>,
     in_flight: InFlight,
     events: broadcast::Sender<DropEvent>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
+    /// Starts the store's writer task: must be called inside a Tokio
+    /// runtime. The writer stops when the service is dropped.
     pub fn new(
         store: Store,
         reservation_ttl: Duration,
         events: broadcast::Sender<DropEvent>,
+        channel: Option<String>,
     ) -> Self {
-        Self {
+        let metrics = Arc::new(Metrics::default());
+        let engine = Arc::new(Engine {
             store,
+            metrics: Arc::clone(&metrics),
+            channel,
             default_hold_ms: i64::try_from(reservation_ttl.as_millis()).unwrap_or(i64::MAX),
+        });
+        let (writer, jobs) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_batches(Arc::downgrade(&engine), jobs));
+        Self {
+            engine,
+            writer,
             in_flight: InFlight::default(),
             events,
-            metrics: Metrics::default(),
+            metrics,
         }
     }
 
@@ -158,8 +228,10 @@ impl Service {
     /// request gets the stored reply, a retry while the first is in flight
     /// gets 409, the key with a different request gets 422.
     ///
-    /// The command's writes and its stored reply commit in one transaction,
-    /// so a reply is stored if and only if its effect happened.
+    /// The command's writes and its stored reply commit in one transaction
+    /// (shared with the other commands of its batch, see the module docs), so
+    /// a reply is stored if and only if its effect happened, and it is
+    /// returned only once it is durable.
     pub async fn execute(
         &self,
         scope: &'static str,
@@ -169,80 +241,189 @@ impl Service {
     ) -> Result<Reply, ApiProblem> {
         let _claim = self.in_flight.claim(scope, key, fingerprint)?;
         let name = command.name();
-        let mut tx = self.store.begin().await.map_err(failed)?;
-        let outcome = self
-            .execute_in(&mut tx, scope, key, fingerprint, command)
-            .await;
-        let Ok(Step::Done(done)) = outcome else {
-            // Roll back now rather than when the connection is next used:
-            // on PostgreSQL the key's advisory lock lasts until then.
-            if let Err(e) = tx.rollback().await {
-                tracing::warn!(error = %e, "rolling back an idempotent request failed");
-            }
-            return outcome.map(Step::into_reply);
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            scope,
+            key: key.clone(),
+            fingerprint,
+            command,
+            answer,
         };
-        tx.commit().await.map_err(failed)?;
-        self.metrics.record(name, &done.reply);
-        if let Some(event) = done.event {
-            // Nobody listening is fine.
-            let _ = self.events.send(event);
+        let stopped = || ApiProblem::unavailable("the orders service is stopping; retry");
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        match answered.await.map_err(|_| stopped())?? {
+            Step::Replay(reply) => Ok(reply),
+            Step::Done(done) => {
+                self.metrics.record(name, &done.reply);
+                if let Some(event) = done.event {
+                    self.announce(event);
+                }
+                Ok(done.reply)
+            }
         }
-        Ok(done.reply)
+    }
+}
+
+/// The writer: batches of waiting commands, one transaction each. It holds
+/// the engine only while a batch runs, so the store closes (and a SQLite
+/// file is free to open again) as soon as the service is dropped.
+async fn write_batches(engine: Weak<Engine>, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        engine.run_batch(std::mem::take(&mut batch)).await;
+    }
+}
+
+impl Engine {
+    /// Runs `batch` in one transaction and answers each job after the
+    /// commit.
+    ///
+    /// Statements per batch: the keys' locks (PostgreSQL, one statement),
+    /// their stored replies (one), then per command its own statements
+    /// between savepoints, then the new replies (one multi-row insert), the
+    /// notifications and the commit. A command refused or failing in the
+    /// database is rolled back to its savepoint and fails alone; if the
+    /// transaction itself fails, no command's effect happened and each
+    /// caller is told to retry.
+    async fn run_batch(&self, batch: Vec<Job>) {
+        self.metrics.record_batch(batch.len());
+        let (jobs, answers): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|job| {
+                let Job {
+                    scope,
+                    key,
+                    fingerprint,
+                    command,
+                    answer,
+                } = job;
+                ((scope, key, fingerprint, command), answer)
+            })
+            .unzip();
+        let count = jobs.len();
+        let outcomes = match self.store.begin().await {
+            Ok(mut tx) => match self.run_in(&mut tx, jobs).await {
+                Ok(outcomes) => match tx.commit().await {
+                    Ok(()) => outcomes,
+                    Err(e) => commit_failed(outcomes, count, &failed(e)),
+                },
+                Err((outcomes, problem)) => {
+                    let _ = tx.rollback().await;
+                    commit_failed(outcomes, count, &problem)
+                }
+            },
+            Err(e) => {
+                let problem = failed(e);
+                answers.iter().map(|_| Err(problem.clone())).collect()
+            }
+        };
+        for (answer, outcome) in answers.into_iter().zip(outcomes) {
+            // The caller may be gone (its task was cancelled): the outcome is
+            // stored for its retry either way.
+            let _ = answer.send(outcome);
+        }
     }
 
-    async fn execute_in(
+    /// The batch's statements up to the commit: an outcome per job, or, when
+    /// the transaction cannot go on, the outcomes so far and why.
+    async fn run_in(
         &self,
         tx: &mut sqlx::AnyConnection,
-        scope: &'static str,
-        key: &IdempotencyKey,
-        fingerprint: [u8; 32],
-        command: Command,
-    ) -> Result<Step, ApiProblem> {
-        if !self
+        jobs: Vec<(&'static str, IdempotencyKey, [u8; 32], Command)>,
+    ) -> Result<Vec<Outcome>, (Vec<Outcome>, ApiProblem)> {
+        let keys: Vec<(&str, &IdempotencyKey)> =
+            jobs.iter().map(|(scope, key, ..)| (*scope, key)).collect();
+        let locked = self
             .store
-            .try_lock_key(tx, scope, key)
+            .try_lock_keys(tx, &keys)
             .await
-            .map_err(failed)?
-        {
-            return Err(ApiProblem::idempotency_key_in_use());
-        }
-        if let Some(stored) = store::find_key(tx, scope, key).await.map_err(failed)? {
-            if stored.fingerprint != fingerprint {
-                return Err(ApiProblem::idempotency_key_reused());
+            .map_err(|e| (Vec::new(), failed(e)))?;
+        let mut stored = store::find_keys(tx, &keys)
+            .await
+            .map_err(|e| (Vec::new(), failed(e)))?;
+        drop(keys);
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::new();
+        let mut in_savepoint = false;
+        for ((scope, key, fingerprint, command), locked) in jobs.into_iter().zip(locked) {
+            if !locked {
+                outcomes.push(Err(ApiProblem::idempotency_key_in_use()));
+                continue;
             }
-            return Ok(Step::Replay(Reply {
-                status: stored.status,
-                body: stored.body,
-            }));
-        }
-        let now = Timestamp::now();
-        store::savepoint(tx).await.map_err(failed)?;
-        let done = match self.run(tx, command, now).await {
-            Ok(done) => {
-                store::release_savepoint(tx).await.map_err(failed)?;
-                done
+            if let Some(stored) = stored.remove(&(scope.to_owned(), key.as_str().to_owned())) {
+                outcomes.push(if stored.fingerprint == fingerprint {
+                    Ok(Step::Replay(Reply {
+                        status: stored.status,
+                        body: stored.body,
+                    }))
+                } else {
+                    Err(ApiProblem::idempotency_key_reused())
+                });
+                continue;
             }
-            Err(Refusal::Rejected(problem)) => {
-                store::rollback_to_savepoint(tx).await.map_err(failed)?;
-                Done {
-                    reply: Reply::problem(&problem),
-                    event: None,
+            let now = Timestamp::now();
+            let step = store::next_savepoint(tx, JOB, in_savepoint).await;
+            in_savepoint = true;
+            let ran = match step {
+                Ok(()) => self.run(tx, command, now).await,
+                Err(e) => Err(Refusal::Failed(e)),
+            };
+            let done = match ran {
+                Ok(done) => done,
+                Err(refusal) => {
+                    if let Err(e) = store::rollback_to_savepoint(tx, JOB).await {
+                        return Err((outcomes, failed(e)));
+                    }
+                    match refusal {
+                        Refusal::Rejected(problem) => Done {
+                            reply: Reply::problem(&problem),
+                            event: None,
+                        },
+                        Refusal::Failed(e) => {
+                            outcomes.push(Err(failed(e)));
+                            continue;
+                        }
+                    }
                 }
+            };
+            replies.push(store::KeyRecord {
+                scope,
+                key,
+                fingerprint,
+                status: done.reply.status,
+                body: done.reply.body.clone(),
+                created_at: now,
+            });
+            outcomes.push(Ok(Step::Done(done)));
+        }
+        let finish = async {
+            if in_savepoint {
+                store::release_savepoint(tx, JOB).await?;
             }
-            Err(Refusal::Failed(e)) => return Err(failed(e)),
+            store::save_keys(tx, &replies).await?;
+            if let Some(channel) = &self.channel {
+                let changed: Vec<&str> = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        Ok(Step::Done(Done {
+                            event: Some(event), ..
+                        })) => Some(event.id.as_str()),
+                        _ => None,
+                    })
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                store::notify_drops(tx, channel, &changed).await?;
+            }
+            Ok::<(), StoreError>(())
         };
-        store::save_key(
-            tx,
-            scope,
-            key,
-            &fingerprint,
-            done.reply.status,
-            &done.reply.body,
-            now,
-        )
-        .await
-        .map_err(failed)?;
-        Ok(Step::Done(done))
+        match finish.await {
+            Ok(()) => Ok(outcomes),
+            Err(e) => Err((outcomes, failed(e))),
+        }
     }
 
     async fn run(
@@ -330,12 +511,14 @@ impl Service {
             event: Some(event),
         }
     }
+}
 
+impl Service {
     /// Reads a drop's state now.
     pub async fn drop_view(&self, id: &str) -> Result<DropView, ApiProblem> {
-        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let mut conn = self.engine.store.acquire().await.map_err(failed)?;
         let drop = store::find_drop(&mut conn, id).await.map_err(failed)?;
-        drop.map(|d| d.view(Timestamp::now(), self.default_hold_ms))
+        drop.map(|d| d.view(Timestamp::now(), self.engine.default_hold_ms))
             .ok_or_else(|| ApiProblem::not_found(format!("no drop {id}")))
     }
 
@@ -345,32 +528,32 @@ impl Service {
         stream: &str,
         limit: i64,
     ) -> Result<Vec<DropView>, ApiProblem> {
-        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let mut conn = self.engine.store.acquire().await.map_err(failed)?;
         let now = Timestamp::now();
         let rows = store::list_drops(&mut conn, stream, limit)
             .await
             .map_err(failed)?;
         Ok(rows
             .into_iter()
-            .map(|row| row.view(now, self.default_hold_ms))
+            .map(|row| row.view(now, self.engine.default_hold_ms))
             .collect())
     }
 
     /// Every drop of any stream that has not ended: what viewers are shown
     /// when a host starts.
     pub async fn open_stream_drops(&self) -> Result<Vec<DropView>, StoreError> {
-        let mut conn = self.store.acquire().await?;
+        let mut conn = self.engine.store.acquire().await?;
         let now = Timestamp::now();
         let rows = store::open_stream_drops(&mut conn, now).await?;
         Ok(rows
             .into_iter()
-            .map(|row| row.view(now, self.default_hold_ms))
+            .map(|row| row.view(now, self.engine.default_hold_ms))
             .collect())
     }
 
     /// What buyers did with a drop.
     pub async fn funnel(&self, id: &str) -> Result<DropFunnel, ApiProblem> {
-        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let mut conn = self.engine.store.acquire().await.map_err(failed)?;
         store::drop_funnel(&mut conn, id)
             .await
             .map_err(failed)?
@@ -378,7 +561,7 @@ impl Service {
     }
 
     pub async fn reservation_view(&self, id: &str) -> Result<ReservationView, ApiProblem> {
-        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let mut conn = self.engine.store.acquire().await.map_err(failed)?;
         let reservation = store::find_reservation(&mut conn, id)
             .await
             .map_err(failed)?
@@ -387,7 +570,7 @@ impl Service {
     }
 
     pub async fn order_view(&self, id: &str) -> Result<OrderView, ApiProblem> {
-        let mut conn = self.store.acquire().await.map_err(failed)?;
+        let mut conn = self.engine.store.acquire().await.map_err(failed)?;
         store::find_order(&mut conn, id)
             .await
             .map_err(failed)?
@@ -396,7 +579,7 @@ impl Service {
 
     /// Stock totals from the tables, for tests and operators.
     pub async fn audit(&self, drop_id: &str) -> Result<Option<store::StockAudit>, StoreError> {
-        let mut conn = self.store.acquire().await?;
+        let mut conn = self.engine.store.acquire().await?;
         store::audit_drop(&mut conn, drop_id).await
     }
 
@@ -404,9 +587,13 @@ impl Service {
     pub async fn sweep(&self) -> Result<usize, StoreError> {
         let mut drops_touched = 0;
         loop {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.engine.store.begin().await?;
             let drops =
-                store::expire_holds(&mut tx, self.store.backend(), Timestamp::now()).await?;
+                store::expire_holds(&mut tx, self.engine.store.backend(), Timestamp::now()).await?;
+            if let Some(channel) = &self.engine.channel {
+                let ids: Vec<&str> = drops.iter().map(|drop| drop.id.as_str()).collect();
+                store::notify_drops(&mut tx, channel, &ids).await?;
+            }
             tx.commit().await?;
             if drops.is_empty() {
                 return Ok(drops_touched);
@@ -414,7 +601,7 @@ impl Service {
             drops_touched += drops.len();
             let now = Timestamp::now();
             for drop in drops {
-                let _ = self.events.send(drop.event(now, self.default_hold_ms));
+                self.announce(drop.event(now, self.engine.default_hold_ms));
             }
         }
     }
@@ -424,10 +611,44 @@ impl Service {
         &self.metrics
     }
 
+    /// Tells this host's viewers about a change it made, unless the
+    /// database's notifications will (PostgreSQL: every host hears every
+    /// change, its own included, from its listener).
+    fn announce(&self, event: DropEvent) {
+        if self.engine.channel.is_none() {
+            // Nobody listening is fine.
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Reads the drops `ids` and tells this host's viewers their state (the
+    /// listener, for changes any host made).
+    pub(crate) async fn announce_drops(&self, ids: &BTreeSet<String>) -> Result<(), StoreError> {
+        let mut conn = self.engine.store.acquire().await?;
+        let now = Timestamp::now();
+        for id in ids {
+            if let Some(drop) = store::find_drop(&mut conn, id).await? {
+                let _ = self
+                    .events
+                    .send(drop.event(now, self.engine.default_hold_ms));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells this host's viewers the state of every open stream drop (the
+    /// listener, after its connection was re-established).
+    pub(crate) async fn announce_open_drops(&self) -> Result<(), StoreError> {
+        for view in self.open_stream_drops().await? {
+            let _ = self.events.send(Arc::new(view));
+        }
+        Ok(())
+    }
+
     /// Counts the drops whose stored state breaks the stock invariant (see
     /// [`crate::metrics`]) and records the count.
     pub async fn audit_stock(&self) -> Result<i64, StoreError> {
-        let mut conn = self.store.acquire().await?;
+        let mut conn = self.engine.store.acquire().await?;
         let count = store::count_oversold_drops(&mut conn).await?;
         if count > 0 {
             tracing::error!(
@@ -441,7 +662,7 @@ impl Service {
 
     /// Deletes stored replies older than the retention period.
     pub async fn forget_old_keys(&self) -> Result<u64, StoreError> {
-        let mut conn = self.store.acquire().await?;
+        let mut conn = self.engine.store.acquire().await?;
         let cutoff = Timestamp::now().plus_millis(-KEY_RETENTION_MS);
         store::forget_keys_before(&mut conn, cutoff).await
     }

@@ -8,7 +8,7 @@
 //! what one process holds in memory and any number of processes may share
 //! one PostgreSQL database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +49,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL: where to connect for `LISTEN`.
+    url: Option<String>,
     /// Held for the life of the store: one process owns a SQLite file.
     _sqlite_lock: Option<File>,
 }
@@ -134,6 +136,7 @@ impl Store {
             Ok(Self {
                 pool,
                 backend: Backend::Sqlite,
+                url: None,
                 _sqlite_lock: Some(lock),
             })
         } else if database.starts_with("postgres://") || database.starts_with("postgresql://") {
@@ -146,6 +149,7 @@ impl Store {
             Ok(Self {
                 pool,
                 backend: Backend::Postgres,
+                url: Some(database.to_owned()),
                 _sqlite_lock: None,
             })
         } else {
@@ -159,6 +163,11 @@ impl Store {
         self.backend
     }
 
+    /// PostgreSQL: the database URL (for a listening connection).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         self.pool.begin().await
     }
@@ -167,24 +176,28 @@ impl Store {
         self.pool.acquire().await
     }
 
-    /// PostgreSQL only: takes the transaction-scoped advisory lock for a key,
-    /// without waiting. `false` means another transaction holds it.
-    pub async fn try_lock_key(
+    /// PostgreSQL only: takes the transaction-scoped advisory lock of each
+    /// key, without waiting, in one statement. `false` means another
+    /// transaction holds that key's lock. SQLite: one process owns the
+    /// file, and its keys in flight are in memory.
+    pub async fn try_lock_keys(
         &self,
         conn: &mut AnyConnection,
-        scope: &str,
-        key: &IdempotencyKey,
-    ) -> Result<bool, StoreError> {
-        match self.backend {
-            Backend::Sqlite => Ok(true),
-            Backend::Postgres => {
-                let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
-                    .bind(advisory_lock_id(scope, key))
-                    .fetch_one(conn)
-                    .await?;
-                row.try_get::<bool, _>(0)
-            }
+        keys: &[(&str, &IdempotencyKey)],
+    ) -> Result<Vec<bool>, StoreError> {
+        if self.backend == Backend::Sqlite || keys.is_empty() {
+            return Ok(vec![true; keys.len()]);
         }
+        let columns: Vec<String> = (1..=keys.len())
+            .map(|n| format!("pg_try_advisory_xact_lock(${n})"))
+            .collect();
+        let sql = format!("SELECT {}", columns.join(", "));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (scope, key) in keys {
+            query = query.bind(advisory_lock_id(scope, key));
+        }
+        let row = query.fetch_one(conn).await?;
+        (0..keys.len()).map(|i| row.try_get::<bool, _>(i)).collect()
     }
 }
 
@@ -206,49 +219,83 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
-pub async fn find_key(
+/// The stored responses of any of `keys`, by `(scope, key)`.
+pub async fn find_keys(
     conn: &mut AnyConnection,
-    scope: &str,
-    key: &IdempotencyKey,
-) -> Result<Option<StoredResponse>, StoreError> {
-    let row = sqlx::query(
-        "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(StoredResponse {
-            fingerprint: row.try_get(0)?,
-            status: u16::try_from(row.try_get::<i64, _>(1)?).unwrap_or(500),
-            body: row.try_get(2)?,
+    keys: &[(&str, &IdempotencyKey)],
+) -> Result<HashMap<(String, String), StoredResponse>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let wanted: Vec<String> = (0..keys.len())
+        .map(|i| format!("(scope = ${} AND key = ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT scope, key, fingerprint, status, body FROM idempotency_keys WHERE {}",
+        wanted.join(" OR ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (scope, key) in keys {
+        query = query.bind(*scope).bind(key.as_str());
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| {
+            let id = (row.try_get(0)?, row.try_get(1)?);
+            let stored = StoredResponse {
+                fingerprint: row.try_get(2)?,
+                status: u16::try_from(row.try_get::<i64, _>(3)?).unwrap_or(500),
+                body: row.try_get(4)?,
+            };
+            Ok((id, stored))
         })
-    })
-    .transpose()
+        .collect()
 }
 
-pub async fn save_key(
-    conn: &mut AnyConnection,
-    scope: &str,
-    key: &IdempotencyKey,
-    fingerprint: &[u8; 32],
-    status: u16,
-    body: &[u8],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(scope)
-    .bind(key.as_str())
-    .bind(fingerprint.to_vec())
-    .bind(i64::from(status))
-    .bind(body.to_vec())
-    .bind(now.unix_millis())
-    .execute(conn)
-    .await?;
+/// A reply to store for its idempotency key.
+pub struct KeyRecord {
+    pub scope: &'static str,
+    pub key: IdempotencyKey,
+    pub fingerprint: [u8; 32],
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// Stores `records` in one statement.
+pub async fn save_keys(conn: &mut AnyConnection, records: &[KeyRecord]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..records.len())
+        .map(|i| {
+            let n = 6 * i;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for record in records {
+        query = query
+            .bind(record.scope)
+            .bind(record.key.as_str())
+            .bind(record.fingerprint.to_vec())
+            .bind(i64::from(record.status))
+            .bind(record.body.clone())
+            .bind(record.created_at.unix_millis());
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -263,16 +310,58 @@ pub async fn forget_keys_before(
     Ok(done.rows_affected())
 }
 
-pub async fn savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("SAVEPOINT work").await.map(drop)
+/// PostgreSQL: tells the hosts listening on `channel` that these drops
+/// changed, when (and if) the transaction commits.
+pub async fn notify_drops(
+    conn: &mut AnyConnection,
+    channel: &str,
+    drop_ids: &[&str],
+) -> Result<(), StoreError> {
+    for id in drop_ids {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
-pub async fn release_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("RELEASE SAVEPOINT work").await.map(drop)
+/// Opens savepoint `name`, first releasing the one of that name already
+/// open when `release_open` (one round trip either way). Savepoints are
+/// named by the code, never by input.
+pub async fn next_savepoint(
+    conn: &mut AnyConnection,
+    name: &'static str,
+    release_open: bool,
+) -> Result<(), StoreError> {
+    let sql = if release_open {
+        format!("RELEASE SAVEPOINT {name}; SAVEPOINT {name}")
+    } else {
+        format!("SAVEPOINT {name}")
+    };
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
-pub async fn rollback_to_savepoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    conn.execute("ROLLBACK TO SAVEPOINT work").await.map(drop)
+pub async fn release_savepoint(
+    conn: &mut AnyConnection,
+    name: &'static str,
+) -> Result<(), StoreError> {
+    conn.execute(AssertSqlSafe(format!("RELEASE SAVEPOINT {name}")))
+        .await
+        .map(drop)
+}
+
+pub async fn rollback_to_savepoint(
+    conn: &mut AnyConnection,
+    name: &'static str,
+) -> Result<(), StoreError> {
+    conn.execute(AssertSqlSafe(format!("ROLLBACK TO SAVEPOINT {name}")))
+        .await
+        .map(drop)
 }
 
 fn new_id(prefix: &str) -> String {

@@ -118,8 +118,8 @@ struct Server {
 impl Server {
     async fn start(db: &TestDb, ttl: Duration) -> Server {
         let config = OrdersConfig {
-            database: db.url(),
             reservation_ttl: ttl,
+            ..OrdersConfig::new(db.url())
         };
         let orders = Orders::open(config).await.expect("open orders");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -789,6 +789,63 @@ async fn confirmed_orders_survive_a_reopen(db: TestDb) {
     assert_eq!(audit.sold, 1);
 }
 
+/// One writer batches concurrent commands into shared transactions, and a
+/// refused command fails alone: out of 400 concurrent reservations of a
+/// 50-unit drop with a limit of one per buyer (200 buyers, each trying
+/// twice), exactly 50 hold, every other one is sold out or over the limit,
+/// every hold is stored with its key, and a refused key replays its answer.
+async fn a_batch_keeps_each_commands_outcome(db: TestDb) {
+    let server = Arc::new(Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await);
+    let drop_id = server.create_drop(50, json!({"per_buyer_limit": 1})).await;
+    let (batches_before, commands_before) = server.service.metrics().batches();
+    let attempts = (0..400).map(|i| {
+        let (server, drop_id) = (Arc::clone(&server), drop_id.clone());
+        tokio::spawn(async move {
+            let (key, body) = (
+                format!("try-{i}"),
+                reservation(&drop_id, &format!("buyer-{}", i % 200), 1),
+            );
+            let reply = server.post("/orders/v1/reservations", &key, &body).await;
+            (key, body, reply)
+        })
+    });
+    let (mut held, mut refused) = (Vec::new(), Vec::new());
+    for attempt in attempts.collect::<Vec<_>>() {
+        let (key, body, reply) = attempt.await.expect("task");
+        match reply.status {
+            201 => held.push(reply.json()["id"].as_str().expect("id").to_owned()),
+            409 => {
+                let slug = reply.json()["type"].as_str().unwrap_or_default().to_owned();
+                assert!(
+                    slug.ends_with(":sold-out") || slug.ends_with(":buyer-limit"),
+                    "{}",
+                    reply.text()
+                );
+                refused.push((key, body, reply));
+            }
+            _ => panic!("unexpected {}: {}", reply.status, reply.text()),
+        }
+    }
+    assert_eq!((held.len(), refused.len()), (50, 350));
+    let (batches, commands) = server.service.metrics().batches();
+    let (batches, commands) = (batches - batches_before, commands - commands_before);
+    assert_eq!(commands, 400);
+    assert!(
+        batches < commands,
+        "{commands} commands in {batches} transactions"
+    );
+    for id in &held {
+        let reply = server.get(&format!("/orders/v1/reservations/{id}")).await;
+        assert_eq!(reply.json()["state"], "held", "{}", reply.text());
+    }
+    let audit = server.assert_consistent(&drop_id).await;
+    assert_eq!(audit.reserved, 50);
+    for (key, body, first) in refused.iter().take(20) {
+        let again = server.post("/orders/v1/reservations", key, body).await;
+        assert_eq!((again.status, again.json()), (first.status, first.json()));
+    }
+}
+
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -811,6 +868,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_batch_keeps_each_commands_outcome,
     a_thousand_buyers_get_exactly_the_hundred_units,
     retries_replay_and_reused_keys_are_refused,
     expired_holds_come_back_and_cannot_be_confirmed,
@@ -827,4 +885,75 @@ async fn a_sqlite_file_belongs_to_one_service() {
         .expect("first");
     let second = Orders::open(OrdersConfig::new(db.url())).await;
     assert!(matches!(second, Err(crate::OrdersError::InUse(_))));
+}
+
+/// The next drop event for `drop_id` that satisfies `wanted`.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<crate::DropEvent>,
+    drop_id: &str,
+    wanted: impl Fn(&crate::model::DropView) -> bool,
+) -> crate::DropEvent {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, events.recv())
+            .await
+            .expect("timed out waiting for a drop event")
+            .expect("event stream");
+        if event.id == drop_id && wanted(&event) {
+            return event;
+        }
+    }
+}
+
+/// Two hosts on one PostgreSQL database: a unit reserved, confirmed or
+/// released on one reaches the other's viewers, and a host whose listening
+/// connection is cut re-reads every open drop once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_changes_on_one_host_reach_the_viewers_of_another() {
+    let db = TestDb::postgres().await;
+    let a = Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await;
+    let b = Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await;
+    let mut on_b = b.orders.drop_events();
+    let drop_id = a.create_drop(5, json!({"stream": "cam1"})).await;
+    next_event(&mut on_b, &drop_id, |d| d.reserved == 0).await;
+
+    let held = a.reserve(&drop_id, "buyer-1", 2, "reserve-on-a").await;
+    assert_eq!(held.status, 201, "{}", held.text());
+    next_event(&mut on_b, &drop_id, |d| d.reserved == 2 && d.available == 3).await;
+    let id = held.json()["id"].as_str().expect("id").to_owned();
+    assert_eq!(a.confirm(&id, "confirm-on-a").await.status, 201);
+    next_event(&mut on_b, &drop_id, |d| d.sold == 2 && d.reserved == 0).await;
+
+    // B's own change reaches A's viewers as well.
+    let mut on_a = a.orders.drop_events();
+    assert_eq!(
+        b.reserve(&drop_id, "buyer-2", 1, "reserve-on-b")
+            .await
+            .status,
+        201
+    );
+    next_event(&mut on_a, &drop_id, |d| d.reserved == 1).await;
+    next_event(&mut on_b, &drop_id, |d| d.reserved == 1).await;
+
+    // Nothing changes from here on. Cut every listening connection: each host reconnects and resyncs,
+    // announcing the drop's state though nothing changed.
+    let mut admin = sqlx::AnyConnection::connect(&db.url())
+        .await
+        .expect("admin");
+    let cut = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .await
+        .expect("terminate listeners");
+    assert!(
+        cut.rows_affected() >= 2,
+        "{} listeners cut",
+        cut.rows_affected()
+    );
+    next_event(&mut on_b, &drop_id, |d| d.sold == 2 && d.reserved == 1).await;
+    a.stop().await;
+    b.stop().await;
 }

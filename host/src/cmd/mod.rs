@@ -114,6 +114,16 @@ pub struct OrdersStoreArgs {
     /// How long a reservation holds its units, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub reservation_ttl_secs: u64,
+    /// Deployment name (a-z, 0-9, _): hosts sharing one PostgreSQL database
+    /// under the same name tell each other's viewers about drop changes
+    /// (`LISTEN studio_edge_drops_<NAME>`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "STUDIO_EDGE_DEPLOYMENT",
+        default_value = "default"
+    )]
+    pub deployment: String,
 }
 
 impl OrdersStoreArgs {
@@ -124,6 +134,7 @@ impl OrdersStoreArgs {
                 .clone()
                 .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("orders.db").display())),
             reservation_ttl: Duration::from_secs(self.reservation_ttl_secs),
+            deployment: self.deployment.clone(),
         }
     }
 
