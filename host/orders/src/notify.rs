@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::service::Service;
 
@@ -65,17 +66,18 @@ pub(crate) async fn listen(service: Weak<Service>, url: String, channel: String)
     let (tx, mut rx) = mpsc::channel(1024);
     tokio::spawn(receive(url, channel, tx));
     let mut heard = BTreeSet::new();
+    // When the ids heard so far are read: COALESCE after the first, however
+    // many arrive behind it (a hot drop is notified by every batch).
+    let mut read_at: Option<Instant> = None;
     loop {
-        // Wake now and then to notice the service has gone.
-        let wait = if heard.is_empty() {
-            Duration::from_secs(1)
-        } else {
-            COALESCE
-        };
-        let resync = match tokio::time::timeout(wait, rx.recv()).await {
+        // With nothing heard, wake now and then to notice the service has
+        // gone.
+        let until = read_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let resync = match tokio::time::timeout_at(until, rx.recv()).await {
             Ok(Some(Heard::Drop(id))) => {
                 heard.insert(id);
-                if heard.len() < MAX_COALESCED {
+                let due = *read_at.get_or_insert_with(|| Instant::now() + COALESCE);
+                if heard.len() < MAX_COALESCED && Instant::now() < due {
                     continue;
                 }
                 false
@@ -84,6 +86,7 @@ pub(crate) async fn listen(service: Weak<Service>, url: String, channel: String)
             Ok(None) => return,
             Err(_elapsed) => false,
         };
+        read_at = None;
         let Some(service) = service.upgrade() else {
             return;
         };

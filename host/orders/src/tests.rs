@@ -957,3 +957,47 @@ async fn drop_changes_on_one_host_reach_the_viewers_of_another() {
     a.stop().await;
     b.stop().await;
 }
+
+/// During a rush on one drop every batch notifies it again; the other host
+/// still reads and announces it while the rush goes on (its gathering
+/// window does not restart with each notification).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_drop_reaches_other_hosts_during_the_rush() {
+    let db = TestDb::postgres().await;
+    let a = Arc::new(Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await);
+    let b = Server::start(&db, OrdersConfig::DEFAULT_RESERVATION_TTL).await;
+    let mut on_b = b.orders.drop_events();
+    let drop_id = a.create_drop(2000, json!({"stream": "cam1"})).await;
+    next_event(&mut on_b, &drop_id, |d| d.reserved == 0).await;
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Reservations back to back, each notifying the drop, until B has
+    // announced some of them (or 1,500 reservations, far longer than a
+    // gathering window).
+    let rush = {
+        let (a, drop_id, seen) = (Arc::clone(&a), drop_id.clone(), Arc::clone(&seen));
+        tokio::spawn(async move {
+            let mut made = 0;
+            while !seen.load(std::sync::atomic::Ordering::SeqCst) && made < 1500 {
+                let reply = a
+                    .reserve(&drop_id, &format!("b-{made}"), 1, &format!("rush-{made}"))
+                    .await;
+                assert_eq!(reply.status, 201, "{}", reply.text());
+                made += 1;
+            }
+            made
+        })
+    };
+    let event = next_event(&mut on_b, &drop_id, |d| d.reserved >= 5).await;
+    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let made = rush.await.expect("rush");
+    assert!(
+        made < 1500,
+        "B announced nothing while A made {made} reservations"
+    );
+    assert!(
+        event.reserved <= made,
+        "{} reserved of {made}",
+        event.reserved
+    );
+    b.stop().await;
+}
