@@ -367,6 +367,12 @@ fn decode_jpeg_scaled(
     // in either axis; asking for exactly the reduced size selects `reduction`.
     let requested = |len: u32| u16::try_from(len.div_ceil(reduction)).unwrap_or(u16::MAX);
     let (out_w, out_h) = decoder.scale(requested(w), requested(h)).map_err(corrupt)?;
+    if out_w < requested(w) || out_h < requested(h) {
+        // A side of a few pixels is reached by a smaller scale than the other
+        // side needs (jpeg-decoder takes the smallest scale that reaches the
+        // request in either axis): decode in full instead.
+        return Ok(None);
+    }
     let pixels = decoder.decode().map_err(corrupt)?;
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
     let mut rgba = Vec::with_capacity(out_w as usize * out_h as usize * 4);
