@@ -8,7 +8,7 @@
 //! studio_edge_orders_oversell_incidents 0
 //! studio_edge_orders_batches_total 31
 //! studio_edge_orders_batched_commands_total 1197
-//! studio_edge_orders_largest_batch 256
+//! studio_edge_orders_largest_batch 64
 //! ```
 //!
 //! `outcome` is `ok` or the problem type's slug. The funnel from viewer
